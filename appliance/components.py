@@ -1,0 +1,137 @@
+"""The component interfaces every adapter implements and every service depends on."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from appliance.model import AddedContent, BucketMeta, ListPage, ObjectMeta, PutOutcome
+
+__all__ = ["ContentStore", "MetadataStore"]
+
+
+class ContentStore(Protocol):
+    """Bytes in IPFS, addressed by CID (the Kubo RPC API in production).
+
+    Every method that may wait on the network is bounded by a timeout. Unreachable daemon or a
+    timeout raises `BackendUnavailable`; an error answer raises `BackendError`.
+    """
+
+    async def add(self, chunks: AsyncIterator[bytes], *, pin: bool = True) -> AddedContent:
+        """Stream `chunks` into a UnixFS file (CIDv1, raw leaves, fixed-size chunks, sha2-256) and
+        return its CID in base32. If `chunks` raises, the add is aborted and the exception propagates:
+        nothing is pinned."""
+        ...
+
+    def cat(self, cid: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream the file's bytes from `offset`, `length` bytes (None: to the end)."""
+        ...
+
+    async def pin(self, cid: str) -> None:
+        """Pin `cid` recursively on the local node (idempotent)."""
+        ...
+
+    async def unpin(self, cid: str) -> None:
+        """Remove the recursive pin of `cid` (idempotent: not pinned is success)."""
+        ...
+
+    async def is_pinned(self, cid: str) -> bool:
+        """Whether `cid` is pinned recursively on the local node."""
+        ...
+
+    async def ping(self) -> str:
+        """Return the node's version string if it answers, else raise BackendUnavailable."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+class MetadataStore(Protocol):
+    """Buckets, objects, CID refcounts and the unpin queue (embedded LMDB).
+
+    Every method is one whole transaction and blocking: callers run it on a worker thread.
+    Object writes maintain the CID refcount and the unpin queue in the same transaction.
+    """
+
+    def create_bucket(self, bucket: BucketMeta) -> None:
+        """Create a bucket; BucketAlreadyOwnedByYou if it exists."""
+        ...
+
+    def get_bucket(self, name: str) -> BucketMeta | None:
+        """The bucket, or None."""
+        ...
+
+    def list_buckets(self) -> list[BucketMeta]:
+        """All buckets in name order."""
+        ...
+
+    def delete_bucket(self, name: str) -> None:
+        """Delete an empty bucket; NoSuchBucket / BucketNotEmpty otherwise."""
+        ...
+
+    def put_object(self, meta: ObjectMeta, *, unpin_grace: float, now: float) -> PutOutcome:
+        """Insert or replace an object row; NoSuchBucket if the bucket is gone. Increments the new
+        CID's refcount, cancels a queued unpin of it, decrements the replaced CID and queues its unpin
+        at `now + unpin_grace` when it reaches zero."""
+        ...
+
+    def get_object(self, bucket: str, key: str) -> ObjectMeta | None:
+        """The object, or None."""
+        ...
+
+    def delete_object(self, bucket: str, key: str, *, unpin_grace: float, now: float) -> ObjectMeta | None:
+        """Remove an object row (None if absent), releasing its CID as put_object does."""
+        ...
+
+    def list_objects(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        start_after: str = "",
+        max_keys: int = 1000,
+    ) -> ListPage:
+        """Keys > start_after with `prefix`, in UTF-8 byte order; with `delimiter`, keys sharing the
+        part up to the first delimiter after the prefix are rolled into one common prefix.
+        NoSuchBucket if the bucket does not exist."""
+        ...
+
+    def objects_by_cid(self, cid: str) -> list[tuple[str, str]]:
+        """(bucket, key) of every object whose content is `cid`."""
+        ...
+
+    def cid_refcount(self, cid: str) -> int:
+        """How many object rows reference `cid`."""
+        ...
+
+    def release_if_unreferenced(self, cid: str, *, unpin_grace: float, now: float) -> bool:
+        """Queue an unpin of `cid` if no row references it (after a failed PUT). True if queued."""
+        ...
+
+    def claim_due_unpins(self, now: float, limit: int) -> list[str]:
+        """Mark up to `limit` queued unpins due at `now` as in flight and return their CIDs."""
+        ...
+
+    def finish_unpin(self, cid: str) -> bool:
+        """Remove the in-flight unpin job of `cid`. False if a PUT re-referenced the CID meanwhile
+        (then the caller must pin it again)."""
+        ...
+
+    def retry_unpin(self, cid: str, at: float) -> None:
+        """Put an in-flight unpin back in the queue, due at `at` (after a failed unpin call)."""
+        ...
+
+    def unpin_queue_depth(self) -> int:
+        """Jobs queued or in flight."""
+        ...
+
+    def schema_version(self) -> int:
+        """The schema version stamped in the store."""
+        ...
+
+    def close(self) -> None:
+        """Close the environment."""
+        ...

@@ -1,0 +1,183 @@
+"""Load the YAML config, apply `S3IPFS_<SECTION>__<KEY>` overrides, validate each section."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from appliance.errors import ConfigError
+
+__all__ = [
+    "AdminConfig",
+    "AppConfig",
+    "AuthConfig",
+    "IpfsConfig",
+    "MetadataConfig",
+    "ObjectsConfig",
+    "S3Config",
+    "load_config",
+    "redacted",
+]
+
+ENV_PREFIX = "S3IPFS_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class S3Config(_Section):
+    """The S3 front end."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9000, ge=1, le=65535)
+    workers: int = Field(default=0, ge=0, le=256, description="0 = one per core")
+    region: str = "us-east-1"
+    # Virtual-hosted-style requests: Host `<bucket>.<domain>` for each domain listed.
+    domains: tuple[str, ...] = ("localhost",)
+    max_single_put_bytes: int = Field(default=5 * 1024**3, ge=1)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    body_read_timeout: float = Field(default=60.0, gt=0)
+    graceful_timeout: float = Field(default=30.0, ge=0)
+    max_xml_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+
+
+class AdminConfig(_Section):
+    """The admin API (health, readiness, lookups). Loopback only by default."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9001, ge=1, le=65535)
+
+
+class IpfsConfig(_Section):
+    """The local IPFS node (Kubo RPC API)."""
+
+    api_url: str = "http://127.0.0.1:5001"
+    chunk_size: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024)
+    timeout: float = Field(default=30.0, gt=0, description="seconds for one RPC call that may wait")
+    connect_timeout: float = Field(default=2.0, gt=0)
+    # Extra Authorization header value for Kubo API.Authorizations (e.g. "Basic ..."). Never logged.
+    auth_header: str = ""
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, e.g. http://127.0.0.1:5001")
+        return v.rstrip("/")
+
+
+class MetadataConfig(_Section):
+    """The embedded LMDB metadata store."""
+
+    path: str = ""  # default: <state_dir>/meta
+    map_size: int = Field(default=64 * 1024**3, ge=16 * 1024**2)
+
+
+class ObjectsConfig(_Section):
+    """Object lifecycle."""
+
+    unpin_grace_seconds: float = Field(default=300.0, ge=0)
+    unpin_interval_seconds: float = Field(default=5.0, gt=0)
+
+
+class AuthConfig(_Section):
+    """Request authentication."""
+
+    # Where the root key pair lives; generated on first start. Default: <state_dir>/keys/root.json
+    root_credentials_file: str = ""
+    max_skew_seconds: int = Field(default=900, ge=1)
+    max_presign_expiry_seconds: int = Field(default=604800, ge=1)
+
+
+class AppConfig(_Section):
+    """The whole config file."""
+
+    state_dir: str = "/var/lib/s3ipfs"
+    s3: S3Config = S3Config()
+    admin: AdminConfig = AdminConfig()
+    ipfs: IpfsConfig = IpfsConfig()
+    metadata: MetadataConfig = MetadataConfig()
+    objects: ObjectsConfig = ObjectsConfig()
+    auth: AuthConfig = AuthConfig()
+
+    @property
+    def meta_path(self) -> Path:
+        return Path(self.metadata.path or os.path.join(self.state_dir, "meta"))
+
+    @property
+    def credentials_path(self) -> Path:
+        return Path(self.auth.root_credentials_file or os.path.join(self.state_dir, "keys", "root.json"))
+
+    @property
+    def worker_count(self) -> int:
+        return self.s3.workers or (os.cpu_count() or 1)
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if len(parts) == 1:
+            data[parts[0]] = yaml.safe_load(value) if value else value
+            continue
+        if len(parts) != 2:
+            raise ConfigError(f"{name}: expected S3IPFS_<SECTION>__<KEY>, e.g. S3IPFS_S3__PORT=9000")
+        section, key = parts
+        current = data.get(section)
+        if current is None:
+            current = {}
+        if not isinstance(current, dict):
+            raise ConfigError(f"{section}: must be a mapping (set by {name})")
+        current[key] = yaml.safe_load(value) if value else value
+        data[section] = current
+    return data
+
+
+def _format_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key; remove it or check its spelling (see README 'Configuration')"
+        lines.append(f"{key}: {msg}")
+    return "; ".join(lines)
+
+
+def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> AppConfig:
+    """Read the YAML file (None: defaults only), apply env overrides, validate. Raises ConfigError."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: cannot read ({exc.strerror}); pass --config FILE") from exc
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path}: not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: the top level must be a mapping of sections")
+        data = loaded
+    data = _apply_env(data, os.environ if env is None else env)
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc)) from exc
+
+
+def redacted(config: AppConfig) -> dict[str, Any]:
+    """The config as a dict, with secrets replaced, for display."""
+    dump = config.model_dump(mode="json")
+    if dump["ipfs"]["auth_header"]:
+        dump["ipfs"]["auth_header"] = "***"
+    return dump

@@ -1,0 +1,232 @@
+"""The domain error tree. No HTTP here: api/s3/error_map.py maps each class to an S3 code and status.
+
+    S3IpfsError                      exit 1
+    ├── ConfigError                  exit 2   config file or value invalid
+    ├── RequestError                          the client asked for something wrong (4xx in S3 terms)
+    │   ├── NoSuchBucket, NoSuchKey, NoSuchUpload
+    │   ├── BucketAlreadyOwnedByYou, BucketNotEmpty
+    │   ├── InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRequest
+    │   ├── InvalidRange, PreconditionFailed, NotModified
+    │   ├── BadDigest, InvalidDigest, IncompleteBody, EntityTooLarge, MissingContentLength
+    │   ├── MalformedXML, MethodNotAllowed, NotImplementedAction
+    │   └── AuthError
+    │       ├── AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch
+    │       ├── AuthorizationHeaderMalformed, AuthorizationQueryParametersError
+    │       ├── RequestTimeTooSkewed, ExpiredPresignedRequest
+    │       └── XAmzContentSHA256Mismatch
+    ├── BackendUnavailable           exit 3   Kubo (or another daemon) cannot be reached: retry later
+    └── BackendError                 exit 4   a daemon answered with an error we cannot map
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "AccessDenied",
+    "AuthError",
+    "AuthorizationHeaderMalformed",
+    "AuthorizationQueryParametersError",
+    "BackendError",
+    "BackendUnavailable",
+    "BadDigest",
+    "BucketAlreadyOwnedByYou",
+    "BucketNotEmpty",
+    "ConfigError",
+    "EntityTooLarge",
+    "ExpiredPresignedRequest",
+    "IncompleteBody",
+    "InvalidAccessKeyId",
+    "InvalidArgument",
+    "InvalidBucketName",
+    "InvalidDigest",
+    "InvalidRange",
+    "InvalidRequest",
+    "KeyTooLongError",
+    "MalformedXML",
+    "MethodNotAllowed",
+    "MissingContentLength",
+    "NoSuchBucket",
+    "NoSuchKey",
+    "NoSuchUpload",
+    "NotImplementedAction",
+    "NotModified",
+    "PreconditionFailed",
+    "RequestError",
+    "RequestTimeTooSkewed",
+    "S3IpfsError",
+    "SignatureDoesNotMatch",
+    "XAmzContentSHA256Mismatch",
+]
+
+
+class S3IpfsError(Exception):
+    """Base of every error the appliance raises on purpose."""
+
+    exit_code: ClassVar[int] = 1
+    default_message: ClassVar[str] = "An internal error occurred."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class ConfigError(S3IpfsError):
+    """A config key is missing or invalid; the message names the key and the fix."""
+
+    exit_code = 2
+    default_message = "The configuration is invalid."
+
+
+class BackendUnavailable(S3IpfsError):
+    """An external daemon (Kubo, cluster) is unreachable or timed out; the client should retry."""
+
+    exit_code = 3
+    default_message = "The storage backend is unavailable. Please retry."
+
+    def __init__(self, message: str | None = None, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BackendError(S3IpfsError):
+    """An external daemon answered with an error that has no better meaning."""
+
+    exit_code = 4
+    default_message = "The storage backend returned an error."
+
+
+class RequestError(S3IpfsError):
+    """The request is wrong; the client can fix it."""
+
+    default_message = "The request is invalid."
+
+
+class NoSuchBucket(RequestError):
+    default_message = "The specified bucket does not exist."
+
+
+class NoSuchKey(RequestError):
+    default_message = "The specified key does not exist."
+
+
+class NoSuchUpload(RequestError):
+    default_message = "The specified multipart upload does not exist."
+
+
+class BucketAlreadyOwnedByYou(RequestError):
+    default_message = "Your previous request to create the named bucket succeeded and you already own it."
+
+
+class BucketNotEmpty(RequestError):
+    default_message = "The bucket you tried to delete is not empty."
+
+
+class InvalidBucketName(RequestError):
+    default_message = "The specified bucket is not valid."
+
+
+class KeyTooLongError(RequestError):
+    default_message = "Your key is too long."
+
+
+class InvalidArgument(RequestError):
+    default_message = "Invalid Argument."
+
+
+class InvalidRequest(RequestError):
+    default_message = "Invalid Request."
+
+
+class InvalidRange(RequestError):
+    default_message = "The requested range is not satisfiable."
+
+    def __init__(self, message: str | None = None, object_size: int = 0) -> None:
+        super().__init__(message)
+        self.object_size = object_size
+
+
+class PreconditionFailed(RequestError):
+    default_message = "At least one of the pre-conditions you specified did not hold."
+
+
+class NotModified(RequestError):
+    default_message = "Not Modified."
+
+    def __init__(self, message: str | None = None, etag: str = "", last_modified: float = 0.0) -> None:
+        super().__init__(message)
+        self.etag = etag
+        self.last_modified = last_modified
+
+
+class BadDigest(RequestError):
+    default_message = "The Content-MD5 or checksum you specified did not match what we received."
+
+
+class InvalidDigest(RequestError):
+    default_message = "The Content-MD5 or checksum you specified is not valid."
+
+
+class IncompleteBody(RequestError):
+    default_message = "You did not provide the number of bytes specified by the Content-Length HTTP header."
+
+
+class EntityTooLarge(RequestError):
+    default_message = "Your proposed upload exceeds the maximum allowed size."
+
+
+class MissingContentLength(RequestError):
+    default_message = "You must provide the Content-Length HTTP header."
+
+
+class MalformedXML(RequestError):
+    default_message = "The XML you provided was not well-formed or did not validate against our published schema."
+
+
+class MethodNotAllowed(RequestError):
+    default_message = "The specified method is not allowed against this resource."
+
+
+class NotImplementedAction(RequestError):
+    default_message = "A header or query you provided implies functionality that is not implemented."
+
+
+class AuthError(RequestError):
+    """Authentication failed; the message never contains secret material."""
+
+    default_message = "Access Denied."
+
+
+class AccessDenied(AuthError):
+    default_message = "Access Denied."
+
+
+class ExpiredPresignedRequest(AuthError):
+    default_message = "Request has expired."
+
+
+class InvalidAccessKeyId(AuthError):
+    default_message = "The AWS Access Key Id you provided does not exist in our records."
+
+
+class SignatureDoesNotMatch(AuthError):
+    default_message = (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method."
+    )
+
+
+class AuthorizationHeaderMalformed(AuthError):
+    default_message = "The authorization header is malformed."
+
+
+class AuthorizationQueryParametersError(AuthError):
+    default_message = "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters."
+
+
+class RequestTimeTooSkewed(AuthError):
+    default_message = "The difference between the request time and the current time is too large."
+
+
+class XAmzContentSHA256Mismatch(AuthError):
+    default_message = "The provided 'x-amz-content-sha256' header does not match what was computed."

@@ -1,0 +1,113 @@
+"""Frozen values that cross layers: bucket and object metadata, listing pages, added content."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from appliance.errors import InvalidBucketName, KeyTooLongError
+
+__all__ = [
+    "MAX_KEY_BYTES",
+    "AddedContent",
+    "BucketMeta",
+    "ListPage",
+    "ObjectMeta",
+    "PutOutcome",
+    "validate_bucket_name",
+    "validate_key",
+]
+
+MAX_KEY_BYTES = 1024
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+
+
+def validate_bucket_name(name: str) -> str:
+    """Return `name` if it follows S3's bucket naming rules, else raise InvalidBucketName."""
+    if (
+        not _BUCKET_RE.match(name)
+        or ".." in name
+        or ".-" in name
+        or "-." in name
+        or _IP_RE.match(name)
+        or name.startswith(("xn--", "sthree-"))
+        or name.endswith(("-s3alias", "--ol-s3"))
+    ):
+        raise InvalidBucketName(f"The specified bucket is not valid: {name[:80]!r}.")
+    return name
+
+
+def validate_key(key: str) -> str:
+    """Return `key` if it is a valid S3 key (1..1024 UTF-8 bytes), else raise."""
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise KeyTooLongError("The key is not valid UTF-8.") from exc
+    if size == 0 or size > MAX_KEY_BYTES:
+        raise KeyTooLongError(f"Your key is too long ({size} bytes; the limit is {MAX_KEY_BYTES}).")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class BucketMeta:
+    """A bucket as stored in the metadata store."""
+
+    name: str
+    created: float
+    region: str
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectMeta:
+    """One object: where its bytes live (cid) and what S3 returns about it."""
+
+    bucket: str
+    key: str
+    cid: str
+    size: int
+    etag: str  # hex MD5 of the body, without quotes
+    last_modified: float
+    content_type: str = "binary/octet-stream"
+    user_meta: tuple[tuple[str, str], ...] = ()
+    # Standard headers stored as sent: content-encoding, content-disposition, content-language,
+    # cache-control, expires.
+    headers: tuple[tuple[str, str], ...] = ()
+    checksums: tuple[tuple[str, str], ...] = ()  # (algorithm, base64 value)
+    owner: str = ""
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            raise ValueError("size must be >= 0")
+        if not self.cid:
+            raise ValueError("cid must be set")
+
+
+@dataclass(frozen=True, slots=True)
+class PutOutcome:
+    """What a metadata commit of a PUT did: the replaced object, and whether its CID must be re-pinned
+    because an unpin of the same CID was in flight (see state/lmdb_store.py)."""
+
+    previous: ObjectMeta | None
+    repin_needed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of a listing, in key order."""
+
+    objects: tuple[ObjectMeta, ...]
+    common_prefixes: tuple[str, ...]
+    is_truncated: bool
+    next_marker: str | None  # the last key or common prefix returned, when truncated
+
+
+@dataclass(frozen=True, slots=True)
+class AddedContent:
+    """Content added to IPFS: its root CID (base32 CIDv1) and its byte size."""
+
+    cid: str
+    size: int
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Idempotent setup: virtualenv with the pinned Python packages, and the pinned local IPFS node (npm ci).
+# Re-running does nothing when nothing changed (stamps hold the hash of the lock files).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="${PYTHON:-python3}"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need node || ! need npm; then
+  echo "setup: Node.js 20 and npm are needed for the local IPFS node; installing Debian's nodejs/npm" >&2
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
+  apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+fi
+
+stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+
+py_hash="$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)"
+if ! stamp_ok .venv/.s3ipfs-stamp "$py_hash"; then
+  echo "setup: installing Python packages into .venv"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r requirements.lock
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+  echo "$py_hash" > .venv/.s3ipfs-stamp
+fi
+
+npm_hash="$(cat ipfs-node/package.json ipfs-node/package-lock.json | sha256sum | cut -d' ' -f1)"
+if ! stamp_ok ipfs-node/node_modules/.s3ipfs-stamp "$npm_hash"; then
+  echo "setup: installing the local IPFS node (npm ci, ~30 s)"
+  (cd ipfs-node && NO_UPDATE_NOTIFIER=1 npm ci --no-audit --no-fund --loglevel=error)
+  echo "$npm_hash" > ipfs-node/node_modules/.s3ipfs-stamp
+fi
+
+# Debian tools used by the tests (s3cmd and aws cli come from PyPI in .venv).
+if ! need curl; then apt-get update -qq && apt-get install -y -qq curl >/dev/null; fi
+echo "setup: ok"
