@@ -7,7 +7,23 @@ from typing import Protocol
 
 from appliance.model import AddedContent, BucketMeta, ListPage, ObjectMeta, PutOutcome
 
-__all__ = ["ContentStore", "MetadataStore"]
+__all__ = ["ContentStore", "MetadataStore", "ObjectBody"]
+
+
+class ObjectBody(Protocol):
+    """A request body being verified while it streams (api/s3/payload.py's VerifiedBody).
+
+    Iterating yields the object's bytes; a failed check raises its domain error before the end, so a
+    consumer streaming into IPFS aborts. The attributes are final once iteration has ended.
+    """
+
+    size: int
+    md5_hex: str
+    checksums: dict[str, str]
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """The object's bytes, verified."""
+        ...
 
 
 class ContentStore(Protocol):

@@ -42,6 +42,7 @@ __all__ = [
     "InvalidDigest",
     "InvalidRange",
     "InvalidRequest",
+    "InvalidURI",
     "KeyTooLongError",
     "MalformedXML",
     "MethodNotAllowed",
@@ -53,6 +54,7 @@ __all__ = [
     "NotModified",
     "PreconditionFailed",
     "RequestError",
+    "RequestHeaderSectionTooLarge",
     "RequestTimeTooSkewed",
     "S3IpfsError",
     "SignatureDoesNotMatch",
@@ -230,3 +232,11 @@ class RequestTimeTooSkewed(AuthError):
 
 class XAmzContentSHA256Mismatch(AuthError):
     default_message = "The provided 'x-amz-content-sha256' header does not match what was computed."
+
+
+class RequestHeaderSectionTooLarge(RequestError):
+    default_message = "Your request header section exceeds the maximum allowed size."
+
+
+class InvalidURI(RequestError):
+    default_message = "Couldn't parse the specified URI."

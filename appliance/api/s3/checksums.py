@@ -1,0 +1,89 @@
+"""The S3 additional checksums (CRC32, CRC32C, CRC64NVME, SHA-1, SHA-256) in their AWS wire format."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
+from typing import Protocol
+
+from awscrt import checksums as _crt
+
+from appliance.errors import InvalidArgument
+
+__all__ = ["ALGORITHMS", "Checksum", "new_checksum"]
+
+ALGORITHMS: tuple[str, ...] = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
+
+
+class Checksum(Protocol):
+    """A running checksum; `b64digest` is base64 of the big-endian digest bytes, as S3 sends it."""
+
+    def update(self, data: bytes) -> None: ...
+
+    def b64digest(self) -> str: ...
+
+
+class _Crc32:
+    __slots__ = ("_value",)
+
+    def __init__(self) -> None:
+        self._value = 0
+
+    def update(self, data: bytes) -> None:
+        self._value = zlib.crc32(data, self._value)
+
+    def b64digest(self) -> str:
+        return base64.b64encode(self._value.to_bytes(4, "big")).decode("ascii")
+
+
+class _Crc32c:
+    __slots__ = ("_value",)
+
+    def __init__(self) -> None:
+        self._value = 0
+
+    def update(self, data: bytes) -> None:
+        self._value = _crt.crc32c(data, self._value)
+
+    def b64digest(self) -> str:
+        return base64.b64encode(self._value.to_bytes(4, "big")).decode("ascii")
+
+
+class _Crc64Nvme:
+    __slots__ = ("_value",)
+
+    def __init__(self) -> None:
+        self._value = 0
+
+    def update(self, data: bytes) -> None:
+        self._value = _crt.crc64nvme(data, self._value)
+
+    def b64digest(self) -> str:
+        return base64.b64encode(self._value.to_bytes(8, "big")).decode("ascii")
+
+
+class _Hash:
+    __slots__ = ("_hash",)
+
+    def __init__(self, name: str) -> None:
+        self._hash = hashlib.new(name)
+
+    def update(self, data: bytes) -> None:
+        self._hash.update(data)
+
+    def b64digest(self) -> str:
+        return base64.b64encode(self._hash.digest()).decode("ascii")
+
+
+def new_checksum(algorithm: str) -> Checksum:
+    """A fresh checksum for a lower-case algorithm name from `ALGORITHMS`; anything else is InvalidArgument."""
+    if algorithm == "crc32":
+        return _Crc32()
+    if algorithm == "crc32c":
+        return _Crc32c()
+    if algorithm == "crc64nvme":
+        return _Crc64Nvme()
+    if algorithm in ("sha1", "sha256"):
+        return _Hash(algorithm)
+    raise InvalidArgument(f"Unsupported checksum algorithm: {algorithm[:32]!r}.")

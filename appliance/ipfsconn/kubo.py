@@ -1,0 +1,406 @@
+"""Kubo RPC client: the ContentStore adapter over `POST /api/v0/<cmd>`, with one `_request` chokepoint.
+
+`_request` owns URLs, timeouts and error translation:
+
+- connect errors, timeouts, a dropped connection and HTTP 502/503/504 → `BackendUnavailable`;
+- a node error (JSON `{"Message","Code","Type"}` or text/plain) → `BackendError` with the node's message,
+  except "timed out" / "context deadline exceeded" → `BackendUnavailable` (the content may yet arrive).
+
+The node's `timeout=` bounds the *whole* call (Kubo and js-ipfs both put one deadline on the request, also
+while streaming), so streamed calls get a deadline sized to their bytes: the base timeout plus one second per
+MiB. Bodies are streamed both ways, never buffered. CIDs come back as base32 CIDv1 (`normalise_cid`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from appliance.errors import BackendError, BackendUnavailable
+from appliance.model import AddedContent
+
+__all__ = ["KuboClient", "RepoStat", "normalise_cid"]
+
+_API = "/api/v0/"
+_CAT_CHUNK = 256 * 1024  # the largest piece cat yields
+_COALESCE = 256 * 1024  # small source chunks are gathered into writes of this size before they are sent
+_MIN_RATE = 1024 * 1024  # bytes per second a streamed call is granted on top of the base timeout
+_ADD_DEADLINE = 24 * 3600.0  # add is local; its body arrives at the S3 client's pace, which has its own timeouts
+_MARGIN = 5.0  # the client waits longer than the node's deadline, so the node's own error arrives first
+_MAX_REPLY = 4 * 1024 * 1024  # bound on a JSON/NDJSON reply read into memory
+_MAX_MESSAGE = 300
+_UNAVAILABLE_STATUS = frozenset({502, 503, 504})
+_TIMEOUT_WORDS = ("timed out", "deadline exceeded")
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_B58_INDEX = {c: i for i, c in enumerate(_B58)}
+
+Params = Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class RepoStat:
+    """The node's repo usage (`repo/stat`); numbers arrive as JSON numbers or strings."""
+
+    repo_size: int
+    storage_max: int
+    num_objects: int
+
+
+def _b58decode(text: str) -> bytes:
+    num = 0
+    for char in text:
+        num = num * 58 + _B58_INDEX[char]
+    body = num.to_bytes((num.bit_length() + 7) // 8, "big") if num else b""
+    return b"\x00" * (len(text) - len(text.lstrip("1"))) + body
+
+
+def normalise_cid(text: str) -> str:
+    """Render a CID as base32 CIDv1 text: `b…` as is, base58btc `z…` (CIDv1) converted, a CIDv0 `Qm…`
+    upgraded to CIDv1 dag-pb. Anything else is a BackendError (the node answered with an unreadable CID)."""
+    try:
+        if text.startswith("b") and text == text.lower() and len(text) > 8:
+            raw = base64.b32decode(text[1:].upper() + "=" * (-(len(text) - 1) % 8))
+        elif text.startswith("z"):
+            raw = _b58decode(text[1:])
+        elif text.startswith("Qm") and len(text) == 46:
+            raw = b"\x01\x70" + _b58decode(text)
+        else:
+            raise ValueError(text)
+    except (ValueError, KeyError) as exc:
+        raise BackendError(f"IPFS returned an unreadable CID {text[:80]!r}") from exc
+    if raw[:1] != b"\x01":
+        raise BackendError(f"IPFS returned a CID that is not CIDv1: {text[:80]!r}")
+    return "b" + base64.b32encode(raw).decode("ascii").lower().rstrip("=")
+
+
+def _duration(seconds: float) -> str:
+    """A duration both Go (`time.ParseDuration`) and js-ipfs (`parse-duration`) read: `30s`, `1500ms`."""
+    ms = max(1, math.ceil(seconds * 1000))
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+def _as_int(value: Any, what: str) -> int:
+    """Sizes come as JSON numbers from Kubo and as strings from js-ipfs."""
+    if isinstance(value, bool):
+        raise BackendError(f"IPFS returned a non-numeric {what}: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise BackendError(f"IPFS returned a non-numeric {what}: {str(value)[:40]!r}")
+
+
+def _node_message(body: bytes, status: int) -> str:
+    """The node's error text: `Message` of a JSON error body, else the text/plain body."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("Message"), str) and data["Message"]:
+        text = data["Message"]
+    return text[:_MAX_MESSAGE] or f"HTTP {status}"
+
+
+def _json_object(body: bytes, cmd: str) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise BackendError(f"IPFS {cmd}: malformed JSON reply") from exc
+    if not isinstance(data, dict):
+        raise BackendError(f"IPFS {cmd}: unexpected reply {body[:80]!r}")
+    return data
+
+
+def _last_add_event(body: bytes) -> dict[str, Any]:
+    """The root of an add is the last NDJSON line; an in-band error line is an error."""
+    events = [_json_object(line, "add") for line in body.splitlines() if line.strip()]
+    for event in events:
+        if event.get("Type") == "error" and isinstance(event.get("Message"), str):
+            raise BackendError(f"IPFS add: {event['Message'][:_MAX_MESSAGE]}")
+    if not events or not isinstance(events[-1].get("Hash"), str):
+        raise BackendError("IPFS add: the reply has no root CID")
+    return events[-1]
+
+
+async def _read_limited(response: httpx.Response, cmd: str, limit: int = _MAX_REPLY, *, head: bool = False) -> bytes:
+    """The body, at most `limit` bytes; beyond that a BackendError, or with `head` (error bodies) its start."""
+    body = bytearray()
+    async for piece in response.aiter_bytes():
+        body += piece
+        if len(body) > limit:
+            if head:
+                return bytes(body[:limit])
+            raise BackendError(f"IPFS {cmd}: reply larger than {limit} bytes")
+    return bytes(body)
+
+
+class _MultipartBody:
+    """One `file` part streamed from the source iterator; counts bytes and remembers the source's error."""
+
+    def __init__(self, source: AsyncIterator[bytes]) -> None:
+        self.boundary = secrets.token_hex(16)
+        self.size = 0
+        self.error: BaseException | None = None
+        self._source = source
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        yield (
+            f"--{self.boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="object"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode("ascii")
+        pending = bytearray()
+        while True:
+            try:
+                chunk = await anext(self._source)
+            except StopAsyncIteration:
+                break
+            except BaseException as exc:
+                # Remember it so add() re-raises this very exception; raising here aborts the request
+                # before the closing boundary, so the node never completes (or pins) the file.
+                self.error = exc
+                raise
+            self.size += len(chunk)
+            if len(chunk) >= _COALESCE:  # large chunks go out as they are, without a copy
+                if pending:
+                    yield bytes(pending)
+                    pending.clear()
+                yield chunk
+                continue
+            pending += chunk
+            if len(pending) >= _COALESCE:  # many small writes cost more than one copy
+                yield bytes(pending)
+                pending.clear()
+        if pending:
+            yield bytes(pending)
+        yield f"\r\n--{self.boundary}--\r\n".encode("ascii")
+
+
+class KuboClient:
+    """ContentStore over the Kubo RPC API (also spoken by the js-ipfs development node)."""
+
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        chunk_size: int = 1048576,
+        timeout: float = 30.0,
+        connect_timeout: float = 2.0,
+        auth_header: str = "",
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not api_url.startswith(("http://", "https://")):
+            raise ValueError("api_url must start with http:// or https://")
+        if chunk_size <= 0 or timeout <= 0 or connect_timeout <= 0:
+            raise ValueError("chunk_size, timeout and connect_timeout must be > 0")
+        self._chunk_size = chunk_size
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        if transport is None:
+            # Node's HTTP server drops idle connections after 5 s: expire ours first, so a reused
+            # connection is never one the server is closing.
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=32, keepalive_expiry=4.0)
+            transport = httpx.AsyncHTTPTransport(limits=limits)
+        headers = {"Authorization": auth_header} if auth_header else {}
+        self._client = httpx.AsyncClient(
+            base_url=api_url.rstrip("/"), transport=transport, headers=headers, trust_env=False
+        )
+
+    async def __aenter__(self) -> KuboClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ---- the chokepoint ---------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _request(
+        self,
+        cmd: str,
+        params: Params = (),
+        *,
+        deadline: float | None = None,
+        read_timeout: float | None = None,
+        content: AsyncIterator[bytes] | None = None,
+        content_type: str = "",
+    ) -> AsyncIterator[httpx.Response]:
+        """POST /api/v0/<cmd>; yield the 200 response with its body unread. `deadline` is passed to the
+        node as `timeout=`; the client's own read timeout is a little longer, or `read_timeout`."""
+        query: list[tuple[str, str | int | float | bool | None]] = [*params]
+        if deadline is not None:
+            query.append(("timeout", _duration(deadline)))
+        if read_timeout is None:
+            read_timeout = (deadline if deadline is not None else self._timeout) + _MARGIN
+        timeout = httpx.Timeout(
+            connect=self._connect_timeout, read=read_timeout, write=self._timeout, pool=self._timeout
+        )
+        headers = {"Content-Type": content_type} if content_type else None
+        request = self._client.build_request(
+            "POST", _API + cmd, params=query, content=content, headers=headers, timeout=timeout
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+            try:
+                if response.status_code != 200:
+                    raise self._node_error(
+                        cmd, response.status_code, await _read_limited(response, cmd, 65536, head=True)
+                    )
+                yield response
+            finally:
+                await response.aclose()
+        except httpx.TimeoutException as exc:
+            raise BackendUnavailable(f"IPFS {cmd}: the node did not answer in time ({type(exc).__name__})") from exc
+        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise BackendUnavailable(f"IPFS {cmd}: the node cannot be reached ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise BackendError(f"IPFS {cmd}: {type(exc).__name__}: {str(exc)[:_MAX_MESSAGE]}") from exc
+
+    @staticmethod
+    def _node_error(cmd: str, status: int, body: bytes) -> BackendError | BackendUnavailable:
+        message = _node_message(body, status)
+        if status in _UNAVAILABLE_STATUS:
+            return BackendUnavailable(f"IPFS {cmd}: {message}")
+        if any(word in message.lower() for word in _TIMEOUT_WORDS):
+            return BackendUnavailable(f"IPFS {cmd}: {message}")
+        return BackendError(f"IPFS {cmd}: {message}")
+
+    async def _call(self, cmd: str, params: Params = (), *, deadline: float | None = None) -> dict[str, Any]:
+        """One RPC call whose reply is a single JSON object."""
+        async with self._request(cmd, params, deadline=deadline) as response:
+            body = await _read_limited(response, cmd)
+        return _json_object(body, cmd)
+
+    # ---- ContentStore -----------------------------------------------------------------------------
+
+    async def add(self, chunks: AsyncIterator[bytes], *, pin: bool = True) -> AddedContent:
+        """Stream `chunks` into a UnixFS file (CIDv1, raw leaves, sha2-256, fixed-size chunks)."""
+        body = _MultipartBody(aiter(chunks))
+        params = [
+            ("cid-version", "1"),
+            ("raw-leaves", "true"),
+            ("chunker", f"size-{self._chunk_size}"),
+            ("hash", "sha2-256"),
+            ("cid-base", "base32"),
+            ("pin", "true" if pin else "false"),
+            ("progress", "false"),
+        ]
+        try:
+            async with self._request(
+                "add",
+                params,
+                deadline=_ADD_DEADLINE,
+                read_timeout=self._timeout + _MARGIN,
+                content=body.stream(),
+                content_type=body.content_type,
+            ) as response:
+                reply = await _read_limited(response, "add")
+        except BaseException as exc:
+            if body.error is not None and exc is not body.error:
+                raise body.error from None  # the source's own error, even if it was an httpx one
+            raise
+        event = _last_add_event(reply)
+        return AddedContent(cid=normalise_cid(event["Hash"]), size=body.size)
+
+    async def cat(self, cid: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream the file's bytes from `offset`, `length` bytes (None: to the end).
+
+        With `length=None` the file's size is asked first (`files/stat`, which also fails fast when the
+        root is missing): it sizes the node's deadline and lets a truncated stream be detected. Callers
+        that know the size should pass `length` and save that call."""
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError("offset and length must be >= 0")
+        expected = length if length is not None else max(await self.file_size(cid) - offset, 0)
+        if expected == 0:
+            return  # the node rejects length=0 and an offset at the end
+        params = [("arg", cid), ("offset", str(offset))]
+        if length is not None:
+            params.append(("length", str(length)))
+        received = 0
+        deadline = self._timeout + expected / _MIN_RATE
+        async with self._request("cat", params, deadline=deadline, read_timeout=self._timeout + _MARGIN) as response:
+            # Pieces as they arrive (httpcore reads <= 64 KiB): re-chunking them costs ~15 % of throughput.
+            async for piece in response.aiter_bytes():
+                received += len(piece)
+                if received > expected:
+                    raise BackendError(f"IPFS cat: {cid} returned more than {expected} bytes")
+                if len(piece) <= _CAT_CHUNK:
+                    yield piece
+                else:
+                    for start in range(0, len(piece), _CAT_CHUNK):
+                        yield piece[start : start + _CAT_CHUNK]
+        # An error after the first byte travels in the X-Stream-Error trailer, which httpx cannot see:
+        # a short stream is the sign of it when the size is known.
+        if length is None and received != expected:
+            raise BackendError(f"IPFS cat: {cid} ended after {received} of {expected} bytes")
+
+    async def file_size(self, cid: str) -> int:
+        """The UnixFS file size of `cid` (`files/stat`); BackendError if it is not a file."""
+        stat = await self._call("files/stat", [("arg", f"/ipfs/{cid}")], deadline=self._timeout)
+        if stat.get("Type") not in (None, "file"):
+            raise BackendError(f"IPFS files/stat: {cid} is a {str(stat.get('Type'))[:20]}, not a file")
+        return _as_int(stat.get("Size"), "file size")
+
+    async def pin(self, cid: str) -> None:
+        """Pin `cid` recursively (idempotent)."""
+        await self._call("pin/add", [("arg", cid), ("recursive", "true")], deadline=self._timeout)
+
+    async def unpin(self, cid: str) -> None:
+        """Remove the recursive pin of `cid`; not pinned (or only indirectly) is success."""
+        try:
+            await self._call("pin/rm", [("arg", cid), ("recursive", "true")], deadline=self._timeout)
+        except BackendError as exc:
+            if "not pinned" not in exc.message:
+                raise
+
+    async def is_pinned(self, cid: str) -> bool:
+        """Whether `cid` is pinned recursively. No `cid-base` here: js-ipfs fails it when a CIDv0 pin
+        exists; the keys are normalised instead."""
+        try:
+            reply = await self._call("pin/ls", [("arg", cid), ("type", "recursive")], deadline=self._timeout)
+        except BackendError as exc:
+            if "not pinned" in exc.message:
+                return False
+            raise
+        keys = reply.get("Keys")
+        if not isinstance(keys, dict):
+            raise BackendError("IPFS pin/ls: the reply has no Keys")
+        wanted = normalise_cid(cid)
+        return any(
+            normalise_cid(key) == wanted and isinstance(info, dict) and info.get("Type") == "recursive"
+            for key, info in keys.items()
+        )
+
+    async def ping(self) -> str:
+        """The node's version string (`version`)."""
+        reply = await self._call("version")
+        version = reply.get("Version")
+        if not isinstance(version, str):
+            raise BackendError("IPFS version: the reply has no Version")
+        return version
+
+    async def repo_stat(self) -> RepoStat:
+        """Repo usage in bytes and objects."""
+        reply = await self._call("repo/stat")
+        return RepoStat(
+            repo_size=_as_int(reply.get("RepoSize"), "RepoSize"),
+            storage_max=_as_int(reply.get("StorageMax"), "StorageMax"),
+            num_objects=_as_int(reply.get("NumObjects", 0), "NumObjects"),
+        )
+
+    async def aclose(self) -> None:
+        """Release the connection pool."""
+        await self._client.aclose()

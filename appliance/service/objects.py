@@ -1,0 +1,152 @@
+"""Object operations: store bodies in IPFS, commit metadata, release CIDs (durability order of DESIGN.md #4)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from appliance.components import ContentStore, MetadataStore, ObjectBody
+from appliance.errors import NoSuchBucket, NoSuchKey
+from appliance.model import ListPage, ObjectMeta, validate_key
+
+__all__ = ["DeleteResult", "ObjectService", "PutRequest"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PutRequest:
+    """What a PutObject carries besides its body."""
+
+    bucket: str
+    key: str
+    content_type: str
+    user_meta: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    owner: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    """One key of a DeleteObjects call: deleted, or the error it met."""
+
+    key: str
+    error: Exception | None = None
+
+
+class ObjectService:
+    """Objects: PUT streams into IPFS and is acknowledged only after the pin and the metadata commit."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        content: ContentStore,
+        *,
+        unpin_grace: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._content = content
+        self._grace = unpin_grace
+        self._clock = clock
+
+    async def require_bucket(self, bucket: str) -> None:
+        """Raise NoSuchBucket unless the bucket exists."""
+        if await asyncio.to_thread(self._store.get_bucket, bucket) is None:
+            raise NoSuchBucket(f"The specified bucket does not exist: {bucket}")
+
+    async def put_object(self, request: PutRequest, body: ObjectBody) -> ObjectMeta:
+        """Add the verified body to IPFS (pinned), then commit the row. On any failure nothing is
+        committed and a pin nobody references is queued for release."""
+        validate_key(request.key)
+        await self.require_bucket(request.bucket)
+        added = await self._content.add(aiter(body), pin=True)
+        meta = ObjectMeta(
+            bucket=request.bucket,
+            key=request.key,
+            cid=added.cid,
+            size=body.size,
+            etag=body.md5_hex,
+            last_modified=self._clock(),
+            content_type=request.content_type,
+            user_meta=request.user_meta,
+            headers=request.headers,
+            checksums=tuple(sorted(body.checksums.items())),
+            owner=request.owner,
+        )
+        try:
+            outcome = await asyncio.to_thread(self._store.put_object, meta, unpin_grace=self._grace, now=self._clock())
+        except BaseException:
+            await self._release_quietly(added.cid)
+            raise
+        if outcome.repin_needed:
+            # An unpin of this very CID was in flight when we committed: pin again before acknowledging.
+            await self._content.pin(added.cid)
+        return meta
+
+    async def _release_quietly(self, cid: str) -> None:
+        try:
+            await asyncio.shield(
+                asyncio.to_thread(self._store.release_if_unreferenced, cid, unpin_grace=self._grace, now=self._clock())
+            )
+        except Exception:
+            log.exception("could not queue the release of unreferenced cid %s", cid)
+
+    async def head_object(self, bucket: str, key: str) -> ObjectMeta:
+        """The object's metadata; NoSuchKey / NoSuchBucket."""
+        validate_key(key)
+        meta = await asyncio.to_thread(self._store.get_object, bucket, key)
+        if meta is None:
+            await self.require_bucket(bucket)
+            raise NoSuchKey(f"The specified key does not exist: {key[:200]}")
+        return meta
+
+    def open_content(self, meta: ObjectMeta, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream the object's bytes (a range of them) from IPFS."""
+        if length is None:
+            # Known size: saves the node a stat call per GET.
+            length = meta.size - offset
+        return self._content.cat(meta.cid, offset, length)
+
+    async def delete_object(self, bucket: str, key: str) -> ObjectMeta | None:
+        """Delete the object (absent is not an error, as in S3); NoSuchBucket if the bucket is gone."""
+        validate_key(key)
+        removed = await asyncio.to_thread(
+            self._store.delete_object, bucket, key, unpin_grace=self._grace, now=self._clock()
+        )
+        if removed is None:
+            await self.require_bucket(bucket)
+        return removed
+
+    async def delete_objects(self, bucket: str, keys: list[str]) -> list[DeleteResult]:
+        """Delete several keys; each gets its own result."""
+        await self.require_bucket(bucket)
+        results: list[DeleteResult] = []
+        for key in keys:
+            try:
+                await self.delete_object(bucket, key)
+            except Exception as exc:
+                results.append(DeleteResult(key, exc))
+            else:
+                results.append(DeleteResult(key))
+        return results
+
+    async def list_objects(
+        self, bucket: str, *, prefix: str, delimiter: str, start_after: str, max_keys: int
+    ) -> ListPage:
+        """One page of the bucket's keys (served from metadata alone: works with IPFS down)."""
+        return await asyncio.to_thread(
+            self._store.list_objects,
+            bucket,
+            prefix=prefix,
+            delimiter=delimiter,
+            start_after=start_after,
+            max_keys=max_keys,
+        )
+
+    async def objects_by_cid(self, cid: str) -> list[tuple[str, str]]:
+        """Every (bucket, key) whose content is `cid`."""
+        return await asyncio.to_thread(self._store.objects_by_cid, cid)

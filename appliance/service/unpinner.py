@@ -1,0 +1,71 @@
+"""The background job that unpins CIDs no object references any more, after their grace period."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+
+from appliance.components import ContentStore, MetadataStore
+from appliance.errors import S3IpfsError
+
+__all__ = ["Unpinner"]
+
+log = logging.getLogger(__name__)
+
+
+class Unpinner:
+    """Drains the unpin queue. Runs once per appliance (in the supervisor process)."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        content: ContentStore,
+        *,
+        interval: float,
+        batch: int = 100,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._content = content
+        self._interval = interval
+        self._batch = batch
+        self._clock = clock
+        self.unpinned_total = 0
+        self.errors_total = 0
+
+    async def run_once(self) -> int:
+        """Unpin every due CID; returns how many were unpinned. Failures are retried with backoff."""
+        cids = await asyncio.to_thread(self._store.claim_due_unpins, self._clock(), self._batch)
+        done = 0
+        for cid in cids:
+            try:
+                await self._content.unpin(cid)
+            except S3IpfsError as exc:
+                self.errors_total += 1
+                delay = self._interval * (2 + random.random())  # noqa: S311 - jitter, not crypto
+                log.warning("unpin of %s failed (%s); retrying in %.0f s", cid, exc.message, delay)
+                await asyncio.to_thread(self._store.retry_unpin, cid, self._clock() + delay)
+                continue
+            still_free = await asyncio.to_thread(self._store.finish_unpin, cid)
+            if not still_free:
+                # A PUT referenced the CID while we were unpinning it: restore the pin.
+                await self._content.pin(cid)
+                continue
+            done += 1
+        self.unpinned_total += done
+        return done
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Loop until `stop` is set; never dies on an error."""
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("unpin pass failed; will retry")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self._interval)
+            except TimeoutError:
+                pass

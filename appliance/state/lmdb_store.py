@@ -1,0 +1,423 @@
+"""The metadata store on LMDB: buckets, objects, CID refcounts and the unpin queue in one environment.
+
+Several processes (the S3 workers and the orchestrator) open the same directory; LMDB serialises their
+write transactions. Every public method is one whole transaction run on the caller's thread, so callers
+use asyncio.to_thread; no transaction or cursor outlives a call. Key layout: keys.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import lmdb
+
+from appliance.errors import (
+    BackendError,
+    BucketAlreadyOwnedByYou,
+    BucketNotEmpty,
+    ConfigError,
+    InvalidArgument,
+    NoSuchBucket,
+)
+from appliance.model import BucketMeta, ListPage, ObjectMeta, PutOutcome, validate_key
+from appliance.state import codec, keys
+from appliance.state.codec import UnpinJob
+from appliance.state.migrations import CURRENT_VERSION, check_version, migrate, read_version
+
+__all__ = ["DEFAULT_MAP_SIZE", "DEFAULT_UNPIN_LEASE", "DEFAULT_UNPINNED_TTL", "LmdbMetadataStore"]
+
+DEFAULT_MAP_SIZE = 64 << 30
+DEFAULT_UNPIN_LEASE = 600.0  # an in-flight unpin older than this is claimable again (its claimer died)
+DEFAULT_UNPINNED_TTL = 86400.0  # how long a finished unpin is remembered (longer than any PUT takes)
+_MAX_DBS = 32  # room for the databases later schema versions add
+_PRUNE_BATCH = 1000
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _guarded(
+    method: Callable[Concatenate[LmdbMetadataStore, _P], _R],
+) -> Callable[Concatenate[LmdbMetadataStore, _P], _R]:
+    """Check the store is usable here and translate LMDB failures into domain errors."""
+
+    @functools.wraps(method)
+    def guarded(self: LmdbMetadataStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if self._pid != os.getpid():
+            raise BackendError("the metadata store was opened before a fork: open it in the process that uses it")
+        try:
+            return method(self, *args, **kwargs)
+        except lmdb.MapFullError as exc:
+            raise BackendError(
+                f"metadata store is full ({self._map_size} bytes): raise metadata.map_size and restart"
+            ) from exc
+        except lmdb.ReadonlyError as exc:
+            raise BackendError("the metadata store is open read-only: this operation writes") from exc
+        except lmdb.Error as exc:
+            raise BackendError(f"metadata store error: {exc}") from exc
+
+    return guarded
+
+
+class LmdbMetadataStore:
+    """components.MetadataStore on an LMDB environment directory; open one per path per process.
+
+    Beyond the Protocol: an unpin claimed more than `unpin_lease` seconds ago is claimable again (its
+    claimer died), and put_object also answers repin_needed when an unpin of the CID *finished* within
+    `unpinned_ttl` (the PUT's add may have pinned the content just before that unpin removed the pin).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        map_size: int = DEFAULT_MAP_SIZE,
+        readonly: bool = False,
+        unpin_lease: float = DEFAULT_UNPIN_LEASE,
+        unpinned_ttl: float = DEFAULT_UNPINNED_TTL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if unpin_lease <= 0:
+            raise ConfigError("the unpin lease must be positive")
+        self._path = Path(path)
+        self._map_size = map_size
+        self._lease = unpin_lease
+        self._unpinned_ttl = unpinned_ttl
+        self._clock = clock
+        self._pid = os.getpid()
+        try:
+            if not readonly:
+                self._path.mkdir(parents=True, exist_ok=True)
+            self._env = lmdb.open(
+                str(self._path),
+                map_size=map_size,
+                subdir=True,
+                readonly=readonly,
+                create=not readonly,
+                lock=True,
+                sync=True,
+                metasync=True,
+                max_dbs=_MAX_DBS,
+                max_readers=1024,
+            )
+        except (lmdb.Error, OSError) as exc:
+            raise ConfigError(
+                f"cannot open the metadata store at {self._path}: {exc}; check metadata.path and its permissions"
+            ) from exc
+        try:
+            if self._env.max_key_size() < keys.LMDB_MAX_KEY:
+                raise ConfigError(f"liblmdb's key size limit is {self._env.max_key_size()}; s3ipfs needs 511")
+            self._dbs = self._open_dbs(readonly)
+        except BaseException:
+            self._env.close()
+            raise
+
+    def _open_dbs(self, readonly: bool) -> keys.Dbs:
+        where = str(self._path)
+        try:
+            if readonly:
+                # py-lmdb keeps a handle opened in a read transaction only if open_db makes its own.
+                dbs = keys.Dbs(*(self._env.open_db(name, create=False, dupsort=dup) for name, dup in keys.DB_SPECS))
+                with self._env.begin() as txn:
+                    found = read_version(txn, dbs)
+                check_version(found, where)
+                if found < CURRENT_VERSION:
+                    raise ConfigError(f"the metadata store at {where} needs a migration: open it writable once")
+                return dbs
+            with self._env.begin(write=True) as txn:
+                dbs = keys.Dbs(*(self._env.open_db(name, txn=txn, dupsort=dup) for name, dup in keys.DB_SPECS))
+                migrate(txn, dbs, where)
+            return dbs
+        except lmdb.NotFoundError as exc:
+            raise ConfigError(f"the metadata store at {where} is not initialised: start s3ipfs once") from exc
+        except lmdb.Error as exc:
+            raise ConfigError(f"cannot open the metadata store at {where}: {exc}") from exc
+
+    # Buckets
+
+    @_guarded
+    def create_bucket(self, bucket: BucketMeta) -> None:
+        with self._env.begin(write=True) as txn:
+            if not txn.put(
+                keys.bucket_key(bucket.name), codec.encode_bucket(bucket), db=self._dbs.buckets, overwrite=False
+            ):
+                raise BucketAlreadyOwnedByYou(f"You already own the bucket {bucket.name}.")
+
+    @_guarded
+    def get_bucket(self, name: str) -> BucketMeta | None:
+        with self._env.begin() as txn:
+            raw = txn.get(keys.bucket_key(name), db=self._dbs.buckets)
+            return None if raw is None else codec.decode_bucket(name, raw)
+
+    @_guarded
+    def list_buckets(self) -> list[BucketMeta]:
+        with self._env.begin() as txn:
+            cursor = txn.cursor(db=self._dbs.buckets)
+            return [codec.decode_bucket(name.decode("utf-8"), raw) for name, raw in cursor.iternext()]
+
+    @_guarded
+    def delete_bucket(self, name: str) -> None:
+        with self._env.begin(write=True) as txn:
+            if txn.get(keys.bucket_key(name), db=self._dbs.buckets) is None:
+                raise NoSuchBucket(f"The specified bucket does not exist: {name[:80]}")
+            head = keys.bucket_prefix(name)
+            cursor = txn.cursor(db=self._dbs.objects)
+            if cursor.set_range(head) and cursor.key().startswith(head):
+                raise BucketNotEmpty(f"The bucket you tried to delete is not empty: {name}")
+            txn.delete(keys.bucket_key(name), db=self._dbs.buckets)
+
+    # Objects
+
+    @_guarded
+    def put_object(self, meta: ObjectMeta, *, unpin_grace: float, now: float) -> PutOutcome:
+        validate_key(meta.key)
+        oid = keys.object_id(meta.bucket, meta.key)
+        with self._env.begin(write=True) as txn:
+            if txn.get(keys.bucket_key(meta.bucket), db=self._dbs.buckets) is None:
+                raise NoSuchBucket(f"The specified bucket does not exist: {meta.bucket[:80]}")
+            previous = codec.store_object(txn, self._dbs.objects, oid, meta)
+            repin = False
+            if previous is None or previous.cid != meta.cid:
+                if previous is not None:
+                    self._drop_ref(txn, previous.cid, oid, due=now + unpin_grace)
+                self._add_ref(txn, meta.cid, oid)
+                repin = self._take_unpin(txn, meta.cid)
+                # An unpin that finished while this PUT was streaming may have removed the pin `add` made.
+                repin = codec.take_unpinned(txn, self._dbs, meta.cid) or repin
+            return PutOutcome(previous=previous, repin_needed=repin)
+
+    @_guarded
+    def get_object(self, bucket: str, key: str) -> ObjectMeta | None:
+        with self._env.begin() as txn:
+            return codec.load_object(txn, self._dbs.objects, keys.object_id(bucket, key))
+
+    @_guarded
+    def delete_object(self, bucket: str, key: str, *, unpin_grace: float, now: float) -> ObjectMeta | None:
+        oid = keys.object_id(bucket, key)
+        with self._env.begin(write=True) as txn:
+            previous = codec.remove_object(txn, self._dbs.objects, oid)
+            if previous is not None:
+                self._drop_ref(txn, previous.cid, oid, due=now + unpin_grace)
+            return previous
+
+    @_guarded
+    def list_objects(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        start_after: str = "",
+        max_keys: int = 1000,
+    ) -> ListPage:
+        if max_keys < 0:
+            raise InvalidArgument("max-keys must be zero or positive.")
+        head = keys.bucket_prefix(bucket)
+        wanted = head + prefix.encode("utf-8")
+        delim = delimiter.encode("utf-8")
+        low: bytes | None = _listing_start(head, wanted, delim, start_after)
+        objects: list[ObjectMeta] = []
+        prefixes: list[str] = []
+        truncated = False
+        last: str | None = None
+        with self._env.begin() as txn:
+            if txn.get(keys.bucket_key(bucket), db=self._dbs.buckets) is None:
+                raise NoSuchBucket(f"The specified bucket does not exist: {bucket[:80]}")
+            cursor = txn.cursor(db=self._dbs.objects)
+            entries = codec.scan_objects(cursor, low) if low is not None and max_keys > 0 else iter(())
+            while (entry := next(entries, None)) is not None:
+                oid, row = entry
+                if not oid.startswith(wanted):
+                    break
+                if len(objects) + len(prefixes) == max_keys:
+                    truncated = True
+                    break
+                cut = oid.find(delim, len(wanted)) if delim else -1
+                if cut < 0:
+                    last = oid[len(head) :].decode("utf-8")
+                    objects.append(codec.row_object(bucket, last, row))
+                    continue
+                common = oid[: cut + len(delim)]
+                last = common[len(head) :].decode("utf-8")
+                prefixes.append(last)
+                # Seek past every key under this common prefix instead of walking them.
+                low = keys.prefix_successor(common)
+                if low is None:
+                    break
+                entries = codec.scan_objects(cursor, low)
+        return ListPage(tuple(objects), tuple(prefixes), truncated, last if truncated else None)
+
+    # The CID index
+
+    @_guarded
+    def objects_by_cid(self, cid: str) -> list[tuple[str, str]]:
+        with self._env.begin() as txn:
+            cursor = txn.cursor(db=self._dbs.cid_refs)
+            if not cursor.set_key(cid.encode("utf-8")):
+                return []
+            found = []
+            for ref in cursor.iternext_dup():
+                oid = txn.get(ref[1:], db=self._dbs.long_names) if ref.startswith(keys.LONG_REF_MARK) else ref
+                if oid is None:
+                    raise BackendError(f"the metadata store's CID index is inconsistent for {cid}")
+                found.append(keys.split_object_id(oid))
+            return found
+
+    @_guarded
+    def cid_refcount(self, cid: str) -> int:
+        with self._env.begin() as txn:
+            return self._refcount(txn, cid)
+
+    # The unpin queue
+
+    @_guarded
+    def release_if_unreferenced(self, cid: str, *, unpin_grace: float, now: float) -> bool:
+        with self._env.begin(write=True) as txn:
+            if self._refcount(txn, cid) > 0:
+                return False
+            job = codec.get_job(txn, self._dbs, cid)
+            if job is None or job.state == "inflight":
+                # An unpin in flight may predate the pin this PUT made: queue a fresh one, and its
+                # finish_unpin answers False so the unpinner restores the pin until then.
+                codec.set_job(txn, self._dbs, cid, UnpinJob("queued", now + unpin_grace))
+            return True
+
+    @_guarded
+    def claim_due_unpins(self, now: float, limit: int) -> list[str]:
+        claimed: list[str] = []
+        with self._env.begin(write=True) as txn:
+            self._prune_unpinned(txn, now)
+            while len(claimed) < limit:
+                cursor = txn.cursor(db=self._dbs.unpin_due)
+                batch: list[str] = []
+                for index_key in cursor.iternext(values=False):
+                    due, cid = keys.split_due_key(index_key)
+                    if due > now or len(batch) == limit - len(claimed):
+                        break
+                    batch.append(cid)
+                if not batch:
+                    break
+                for cid in batch:
+                    # Queued and due, or in flight past its lease (the claimer died): claim it.
+                    if self._refcount(txn, cid) > 0:
+                        codec.remove_job(txn, self._dbs, cid)
+                    else:
+                        codec.set_job(txn, self._dbs, cid, UnpinJob("inflight", now + self._lease))
+                        claimed.append(cid)
+        return claimed
+
+    @_guarded
+    def finish_unpin(self, cid: str) -> bool:
+        with self._env.begin(write=True) as txn:
+            job = codec.get_job(txn, self._dbs, cid)
+            if job is None or job.state != "inflight":
+                return False
+            codec.remove_job(txn, self._dbs, cid)
+            codec.remember_unpinned(txn, self._dbs, cid, self._clock() + self._unpinned_ttl)
+            return True
+
+    @_guarded
+    def retry_unpin(self, cid: str, at: float) -> None:
+        with self._env.begin(write=True) as txn:
+            job = codec.get_job(txn, self._dbs, cid)
+            if job is not None and job.state == "inflight":
+                codec.set_job(txn, self._dbs, cid, UnpinJob("queued", at))
+
+    @_guarded
+    def unpin_queue_depth(self) -> int:
+        with self._env.begin() as txn:
+            return int(txn.stat(self._dbs.unpins)["entries"])
+
+    # Operations
+
+    @_guarded
+    def schema_version(self) -> int:
+        with self._env.begin() as txn:
+            return read_version(txn, self._dbs)
+
+    @_guarded
+    def stats(self) -> dict[str, int]:
+        """Counts for the admin API and metrics."""
+        with self._env.begin() as txn:
+            info = self._env.info()
+            return {
+                "buckets": int(txn.stat(self._dbs.buckets)["entries"]),
+                "objects": int(txn.stat(self._dbs.cid_refs)["entries"]),  # one ref per object row
+                "unpin_queue": int(txn.stat(self._dbs.unpins)["entries"]),
+                "unpinned_remembered": int(txn.stat(self._dbs.unpinned)["entries"]),
+                "map_size_bytes": int(info["map_size"]),
+                "map_used_bytes": int((info["last_pgno"] + 1) * self._env.stat()["psize"]),
+            }
+
+    @_guarded
+    def backup(self, dest: Path) -> Path:
+        """Write a consistent, compacted copy of the store into directory `dest` (created if missing)."""
+        dest = Path(dest)
+        if (dest / "data.mdb").exists():
+            raise InvalidArgument(f"the backup destination {dest} already holds a data.mdb: choose an empty directory")
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackendError(f"cannot create the backup directory {dest}: {exc}") from exc
+        self._env.copy(str(dest), compact=True)
+        return dest / "data.mdb"
+
+    def close(self) -> None:
+        if self._pid == os.getpid():
+            self._env.close()
+
+    # References and jobs
+
+    def _refcount(self, txn: Any, cid: str) -> int:
+        cursor = txn.cursor(db=self._dbs.cid_refs)
+        return int(cursor.count()) if cursor.set_key(cid.encode("utf-8")) else 0
+
+    def _add_ref(self, txn: Any, cid: str, oid: bytes) -> None:
+        ref = keys.ref_value(oid)
+        if ref.startswith(keys.LONG_REF_MARK):
+            txn.put(ref[1:], oid, db=self._dbs.long_names)
+        txn.put(cid.encode("utf-8"), ref, db=self._dbs.cid_refs)
+
+    def _drop_ref(self, txn: Any, cid: str, oid: bytes, *, due: float) -> None:
+        """Remove one reference; queue the CID's unpin at `due` if it was the last."""
+        ref = keys.ref_value(oid)
+        if ref.startswith(keys.LONG_REF_MARK):
+            txn.delete(ref[1:], db=self._dbs.long_names)
+        txn.delete(cid.encode("utf-8"), ref, db=self._dbs.cid_refs)
+        if self._refcount(txn, cid) == 0:
+            codec.set_job(txn, self._dbs, cid, UnpinJob("queued", due))
+
+    def _take_unpin(self, txn: Any, cid: str) -> bool:
+        """Cancel the unpin job of a CID a row now references; True if it was already in flight."""
+        job = codec.remove_job(txn, self._dbs, cid)
+        return job is not None and job.state == "inflight"
+
+    def _prune_unpinned(self, txn: Any, now: float) -> None:
+        cursor = txn.cursor(db=self._dbs.unpinned_expiry)
+        expired: list[str] = []
+        for index_key in cursor.iternext(values=False):
+            if keys.split_due_key(index_key)[0] > now or len(expired) == _PRUNE_BATCH:
+                break
+            expired.append(keys.split_due_key(index_key)[1])
+        for cid in expired:
+            codec.take_unpinned(txn, self._dbs, cid)
+
+
+def _listing_start(head: bytes, wanted: bytes, delim: bytes, start_after: str) -> bytes | None:
+    """The smallest object id a listing may return (None: nothing can follow start_after)."""
+    if not start_after:
+        return wanted
+    after = head + start_after.encode("utf-8")
+    low = max(wanted, after + b"\x00")  # the smallest id strictly greater than start_after
+    if delim and after.startswith(wanted):
+        cut = after.find(delim, len(wanted))
+        if cut >= 0:
+            # start_after lies under a common prefix that an earlier page already returned.
+            beyond = keys.prefix_successor(after[: cut + len(delim)])
+            return None if beyond is None else max(low, beyond)
+    return low
