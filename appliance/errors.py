@@ -1,21 +1,21 @@
 """The domain error tree. No HTTP here: api/s3/error_map.py maps each class to an S3 code and status.
 
-    S3IpfsError                      exit 1
-    ├── ConfigError                  exit 2   config file or value invalid
-    ├── RequestError                          the client asked for something wrong (4xx in S3 terms)
-    │   ├── NoSuchBucket, NoSuchKey, NoSuchUpload
-    │   ├── BucketAlreadyOwnedByYou, BucketNotEmpty
-    │   ├── InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRequest
-    │   ├── InvalidRange, PreconditionFailed, NotModified
-    │   ├── BadDigest, InvalidDigest, IncompleteBody, EntityTooLarge, MissingContentLength
-    │   ├── MalformedXML, MethodNotAllowed, NotImplementedAction
-    │   └── AuthError
-    │       ├── AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch
-    │       ├── AuthorizationHeaderMalformed, AuthorizationQueryParametersError
-    │       ├── RequestTimeTooSkewed, ExpiredPresignedRequest
-    │       └── XAmzContentSHA256Mismatch
-    ├── BackendUnavailable           exit 3   Kubo (or another daemon) cannot be reached: retry later
-    └── BackendError                 exit 4   a daemon answered with an error we cannot map
+S3IpfsError                      exit 1
+├── ConfigError                  exit 2   config file or value invalid
+├── RequestError                          the client asked for something wrong (4xx in S3 terms)
+│   ├── NoSuchBucket, NoSuchKey, NoSuchUpload
+│   ├── BucketAlreadyOwnedByYou, BucketNotEmpty
+│   ├── InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRequest
+│   ├── InvalidRange, PreconditionFailed, NotModified
+│   ├── BadDigest, InvalidDigest, IncompleteBody, EntityTooLarge, MissingContentLength
+│   ├── MalformedXML, MethodNotAllowed, NotImplementedAction
+│   └── AuthError
+│       ├── AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch
+│       ├── AuthorizationHeaderMalformed, AuthorizationQueryParametersError
+│       ├── RequestTimeTooSkewed, ExpiredPresignedRequest
+│       └── XAmzContentSHA256Mismatch
+├── BackendUnavailable           exit 3   Kubo (or another daemon) cannot be reached: retry later
+└── BackendError                 exit 4   a daemon answered with an error we cannot map
 """
 
 from __future__ import annotations
@@ -223,7 +223,10 @@ class AuthorizationHeaderMalformed(AuthError):
 
 
 class AuthorizationQueryParametersError(AuthError):
-    default_message = "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters."
+    default_message = (
+        "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, "
+        "X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters."
+    )
 
 
 class RequestTimeTooSkewed(AuthError):

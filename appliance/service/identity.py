@@ -56,8 +56,10 @@ def load_or_create_root(path: Path) -> tuple[Credentials, bool]:
         return creds, True
     except (OSError, ValueError) as exc:
         raise ConfigError(f"auth.root_credentials_file {path}: cannot read it ({exc}); fix or remove the file") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("access_key"), str) or not isinstance(
-        data.get("secret_key"), str
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("access_key"), str)
+        or not isinstance(data.get("secret_key"), str)
     ):
         raise ConfigError(f"auth.root_credentials_file {path}: expected {{'access_key': ..., 'secret_key': ...}}")
     return Credentials(data["access_key"], data["secret_key"]), False

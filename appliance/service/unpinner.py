@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -65,7 +66,5 @@ class Unpinner:
                 await self.run_once()
             except Exception:
                 log.exception("unpin pass failed; will retry")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._interval)
-            except TimeoutError:
-                pass

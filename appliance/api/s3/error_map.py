@@ -51,5 +51,5 @@ def s3_error_for(error: e.S3IpfsError) -> tuple[str, int]:
     """The S3 code and status for a domain error (walks the class's MRO)."""
     for cls in type(error).__mro__:
         if cls in S3_ERRORS:
-            return S3_ERRORS[cls]  # type: ignore[index]
+            return S3_ERRORS[cls]
     return ("InternalError", 500)

@@ -43,10 +43,7 @@ class XmlBuilder:
     def leaf(self, name: str, value: str | int | bool | None) -> XmlBuilder:
         if value is None:
             return self
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        else:
-            text = _escape(str(value))
+        text = ("true" if value else "false") if isinstance(value, bool) else _escape(str(value))
         self._parts.append(f"<{name}>{text}</{name}>")
         return self
 
@@ -76,7 +73,7 @@ def parse_xml(body: bytes, *, expected_root: str) -> Element:
     if not body.strip():
         raise MalformedXML()
     try:
-        root = SafeET.fromstring(body, forbid_dtd=True)
+        root: Element = SafeET.fromstring(body, forbid_dtd=True)
     except (ParseError, DefusedXmlException, ValueError) as exc:
         raise MalformedXML() from exc
     if local_name(root.tag) != expected_root:
