@@ -9,6 +9,7 @@ S3IpfsError                      exit 1
 │   ├── InvalidRange, PreconditionFailed, NotModified
 │   ├── BadDigest, InvalidDigest, IncompleteBody, EntityTooLarge, MissingContentLength
 │   ├── MalformedXML, MethodNotAllowed, NotImplementedAction
+│   ├── MetadataTooLarge, RequestTimeout, InvalidLocationConstraint, InvalidURI, RequestHeaderSectionTooLarge
 │   └── AuthError
 │       ├── AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch
 │       ├── AuthorizationHeaderMalformed, AuthorizationQueryParametersError
@@ -40,11 +41,13 @@ __all__ = [
     "InvalidArgument",
     "InvalidBucketName",
     "InvalidDigest",
+    "InvalidLocationConstraint",
     "InvalidRange",
     "InvalidRequest",
     "InvalidURI",
     "KeyTooLongError",
     "MalformedXML",
+    "MetadataTooLarge",
     "MethodNotAllowed",
     "MissingContentLength",
     "NoSuchBucket",
@@ -55,6 +58,7 @@ __all__ = [
     "PreconditionFailed",
     "RequestError",
     "RequestHeaderSectionTooLarge",
+    "RequestTimeout",
     "RequestTimeTooSkewed",
     "S3IpfsError",
     "SignatureDoesNotMatch",
@@ -243,3 +247,17 @@ class RequestHeaderSectionTooLarge(RequestError):
 
 class InvalidURI(RequestError):
     default_message = "Couldn't parse the specified URI."
+
+
+class MetadataTooLarge(RequestError):
+    default_message = "Your metadata headers exceed the maximum allowed metadata size."
+
+
+class RequestTimeout(RequestError):
+    default_message = (
+        "Your socket connection to the server was not read from or written to within the timeout period."
+    )
+
+
+class InvalidLocationConstraint(RequestError):
+    default_message = "The specified location-constraint is not valid."

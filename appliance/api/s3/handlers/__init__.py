@@ -1,0 +1,29 @@
+"""One coroutine per S3 action, looked up by the action name the routing table returns."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from quart import Response
+
+from appliance.api.s3.context import RequestContext
+from appliance.api.s3.handlers import buckets, delete_objects, listing, objects
+
+__all__ = ["HANDLERS", "Handler"]
+
+Handler = Callable[[RequestContext], Awaitable[Response]]
+
+HANDLERS: dict[str, Handler] = {
+    "ListBuckets": buckets.list_buckets,
+    "CreateBucket": buckets.create_bucket,
+    "HeadBucket": buckets.head_bucket,
+    "DeleteBucket": buckets.delete_bucket,
+    "GetBucketLocation": buckets.get_bucket_location,
+    "ListObjects": listing.list_objects,
+    "ListObjectsV2": listing.list_objects_v2,
+    "DeleteObjects": delete_objects.delete_objects,
+    "PutObject": objects.put_object,
+    "GetObject": objects.get_object,
+    "HeadObject": objects.head_object,
+    "DeleteObject": objects.delete_object,
+}

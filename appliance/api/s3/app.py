@@ -1,0 +1,98 @@
+"""The S3 front end: a Quart app whose one catch-all route parses, authenticates, routes and renders every request."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import UTC, datetime
+
+from quart import Quart, Response, request
+from werkzeug.routing import BaseConverter
+
+from appliance.api.s3.connection import BackpressureConnection, StreamingRequest
+from appliance.api.s3.context import RequestContext, S3Services
+from appliance.api.s3.handlers import HANDLERS
+from appliance.api.s3.render import error_response
+from appliance.api.s3.request import parse_request
+from appliance.api.s3.routing import route
+from appliance.api.s3.sigv4 import authenticate
+from appliance.errors import BackendUnavailable, RequestError, S3IpfsError
+
+__all__ = ["S3Services", "create_app", "dispatch"]
+
+log = logging.getLogger("appliance.s3")
+
+_METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"]
+
+
+class _AnyPath(BaseConverter):
+    """Matches every path, including '', '//' and trailing slashes: the S3 layer parses the raw path itself."""
+
+    regex = ".*"
+    part_isolating = False
+
+
+def create_app(services: S3Services) -> Quart:
+    """The S3 ASGI app. Serve it with hypercorn; the caller owns the services' lifetimes."""
+    app = Quart(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=None, RESPONSE_TIMEOUT=None, BODY_TIMEOUT=None)
+    app.asgi_http_class = BackpressureConnection
+    app.request_class = StreamingRequest
+    app.url_map.converters["anypath"] = _AnyPath
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+    app.extensions["s3ipfs"] = services
+
+    async def s3_entry(path: str = "") -> Response:
+        return await dispatch(services)
+
+    app.add_url_rule("/<anypath:path>", "s3", s3_entry, methods=_METHODS, provide_automatic_options=False)
+    return app
+
+
+async def dispatch(services: S3Services) -> Response:
+    """Parse → authenticate → route → handle; every failure becomes an S3 error document."""
+    request_id = secrets.token_hex(8).upper()
+    scope = request.scope
+    method = request.method
+    resource = ""
+    try:
+        s3req = parse_request(
+            method=method,
+            raw_path=scope.get("raw_path") or request.path.encode("utf-8"),
+            query_string=scope["query_string"],
+            raw_headers=scope["headers"],
+            domains=services.s3.domains,
+            max_header_bytes=services.s3.max_header_bytes,
+        )
+        resource = s3req.path
+        auth = authenticate(
+            method=s3req.method,
+            path=s3req.path,
+            query=s3req.query,
+            headers=s3req.headers,
+            lookup_secret=services.identity.lookup_secret,
+            now=datetime.fromtimestamp(services.clock(), UTC),
+            max_skew_seconds=services.auth.max_skew_seconds,
+            max_presign_expiry_seconds=services.auth.max_presign_expiry_seconds,
+        )
+        action = route(s3req)
+        ctx = RequestContext(s3req, services, auth, aiter(request.body), request_id)
+        response = await HANDLERS[action](ctx)
+    except S3IpfsError as error:
+        if isinstance(error, BackendUnavailable):
+            log.warning("request %s %s %s: %s", request_id, method, resource[:200], error.message)
+        elif not isinstance(error, RequestError):
+            log.error("request %s %s %s: %s", request_id, method, resource[:200], error.message)
+        response = error_response(error, request_id=request_id, resource=resource[:1024], head=method == "HEAD")
+    except Exception:
+        log.exception("request %s %s %s failed", request_id, method, resource[:200])
+        response = error_response(
+            S3IpfsError("We encountered an internal error. Please try again."),
+            request_id=request_id,
+            resource=resource[:1024],
+            head=method == "HEAD",
+        )
+    response.headers["x-amz-request-id"] = request_id
+    response.headers["x-amz-id-2"] = request_id
+    return response

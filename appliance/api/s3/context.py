@@ -1,0 +1,73 @@
+"""What a handler receives: the parsed request, who signed it, the services, and the request body stream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from appliance.api.s3.payload import VerifiedBody
+from appliance.api.s3.request import S3Request
+from appliance.api.s3.sigv4 import AuthContext
+from appliance.config import AuthConfig, S3Config
+from appliance.errors import RequestTimeout
+from appliance.service.buckets import BucketService
+from appliance.service.identity import Identity
+from appliance.service.objects import ObjectService
+
+__all__ = ["RequestContext", "S3Services", "timed"]
+
+
+@dataclass(frozen=True, slots=True)
+class S3Services:
+    """Everything the S3 handlers need, built by the composition root (one per worker process)."""
+
+    objects: ObjectService
+    buckets: BucketService
+    identity: Identity
+    s3: S3Config
+    auth: AuthConfig
+    clock: Callable[[], float] = field(default=time.time)
+
+
+async def timed(source: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
+    """`source` with a deadline on every read: a client that stops sending gets RequestTimeout."""
+    iterator = aiter(source)
+    while True:
+        try:
+            async with asyncio.timeout(seconds):
+                piece = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise RequestTimeout() from None
+        yield piece
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """One request on its way through a handler."""
+
+    request: S3Request
+    services: S3Services
+    auth: AuthContext
+    body: AsyncIterator[bytes]
+    request_id: str
+
+    def verified_body(self, max_size: int) -> VerifiedBody:
+        """The request body with every declared digest, signature and length checked as it streams."""
+        return VerifiedBody(
+            timed(self.body, self.services.s3.body_read_timeout),
+            auth=self.auth,
+            headers=self.request.headers,
+            content_length=self.request.content_length,
+            max_size=max_size,
+        )
+
+    async def read_small_body(self, max_size: int) -> bytes:
+        """A verified body small enough to hold (XML documents), at most `max_size` bytes."""
+        parts = []
+        async for piece in self.verified_body(max_size):
+            parts.append(piece)
+        return b"".join(parts)

@@ -1,0 +1,80 @@
+"""Bucket actions: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation."""
+
+from __future__ import annotations
+
+import re
+
+from quart import Response
+
+from appliance.api.s3.context import RequestContext
+from appliance.api.s3.render import XML_TYPE, empty_response, xml_response
+from appliance.api.s3.xml import S3_NS, XmlBuilder, iso_date, local_name, parse_xml
+from appliance.errors import InvalidLocationConstraint, MalformedXML
+
+__all__ = ["create_bucket", "delete_bucket", "get_bucket_location", "head_bucket", "list_buckets"]
+
+_REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,31}|EU")
+
+
+def _bucket(ctx: RequestContext) -> str:
+    bucket = ctx.request.bucket
+    assert bucket is not None  # the routing table sends only bucket-level requests here
+    return bucket
+
+
+async def list_buckets(ctx: RequestContext) -> Response:
+    buckets = await ctx.services.buckets.list_buckets()
+    owner = ctx.services.identity.owner_of(ctx.auth.access_key)
+    xml = XmlBuilder("ListAllMyBucketsResult")
+    xml.open("Owner").leaf("ID", owner).leaf("DisplayName", owner).close("Owner")
+    xml.open("Buckets")
+    for bucket in buckets:
+        xml.open("Bucket").leaf("Name", bucket.name).leaf("CreationDate", iso_date(bucket.created))
+        xml.leaf("BucketRegion", bucket.region).close("Bucket")
+    xml.close("Buckets")
+    return xml_response(xml)
+
+
+async def _location_constraint(ctx: RequestContext) -> str | None:
+    request = ctx.request
+    if not request.content_length and "x-amz-decoded-content-length" not in request.headers:
+        return None
+    body = await ctx.read_small_body(ctx.services.s3.max_xml_body_bytes)
+    if not body.strip():
+        return None
+    root = parse_xml(body, expected_root="CreateBucketConfiguration")
+    region: str | None = None
+    for child in root:
+        if local_name(child.tag) == "LocationConstraint":
+            if len(child):
+                raise MalformedXML()
+            region = (child.text or "").strip() or None
+    if region is not None and not _REGION.fullmatch(region):
+        raise InvalidLocationConstraint(f"The specified location-constraint is not valid: {region[:40]!r}.")
+    return region
+
+
+async def create_bucket(ctx: RequestContext) -> Response:
+    bucket = _bucket(ctx)
+    region = await _location_constraint(ctx)
+    owner = ctx.services.identity.owner_of(ctx.auth.access_key)
+    await ctx.services.buckets.create_bucket(bucket, region=region, owner=owner)
+    return empty_response(200, {"Location": f"/{bucket}"})
+
+
+async def head_bucket(ctx: RequestContext) -> Response:
+    bucket = await ctx.services.buckets.get_bucket(_bucket(ctx))
+    return empty_response(200, {"x-amz-bucket-region": bucket.region})
+
+
+async def delete_bucket(ctx: RequestContext) -> Response:
+    await ctx.services.buckets.delete_bucket(_bucket(ctx))
+    return empty_response(204)
+
+
+async def get_bucket_location(ctx: RequestContext) -> Response:
+    bucket = await ctx.services.buckets.get_bucket(_bucket(ctx))
+    # us-east-1 is reported as an empty constraint, as S3 does.
+    region = "" if bucket.region == "us-east-1" else bucket.region
+    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="{S3_NS}">{region}</LocationConstraint>'
+    return Response(body.encode("utf-8"), status=200, content_type=XML_TYPE)

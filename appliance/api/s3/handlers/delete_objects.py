@@ -1,0 +1,94 @@
+"""DeleteObjects: the multi-object delete (POST ?delete), quiet and verbose."""
+
+from __future__ import annotations
+
+from xml.etree.ElementTree import Element
+
+from quart import Response
+
+from appliance.api.s3.context import RequestContext
+from appliance.api.s3.error_map import s3_error_for
+from appliance.api.s3.render import xml_response
+from appliance.api.s3.xml import XmlBuilder, local_name, parse_xml
+from appliance.errors import InvalidRequest, MalformedXML, S3IpfsError
+from appliance.service.objects import DeleteResult
+
+__all__ = ["MAX_DELETE_KEYS", "delete_objects", "parse_delete"]
+
+MAX_DELETE_KEYS = 1000
+
+
+def _text(element: Element) -> str:
+    if len(element):
+        raise MalformedXML()
+    return element.text or ""
+
+
+def parse_delete(body: bytes) -> tuple[bool, list[tuple[str, str | None]]]:
+    """(quiet, [(key, version id)]) from a <Delete> document; MalformedXML for anything S3 would refuse."""
+    root = parse_xml(body, expected_root="Delete")
+    quiet = False
+    entries: list[tuple[str, str | None]] = []
+    for child in root:
+        name = local_name(child.tag)
+        if name == "Quiet":
+            value = _text(child).strip().lower()
+            if value not in ("true", "false"):
+                raise MalformedXML()
+            quiet = value == "true"
+        elif name == "Object":
+            key: str | None = None
+            version: str | None = None
+            for part in child:
+                part_name = local_name(part.tag)
+                if part_name == "Key":
+                    key = _text(part)
+                elif part_name == "VersionId":
+                    version = _text(part)
+                elif part_name not in ("ETag", "LastModifiedTime", "Size"):
+                    raise MalformedXML()
+            if not key:
+                raise MalformedXML()
+            entries.append((key, version))
+            if len(entries) > MAX_DELETE_KEYS:
+                raise MalformedXML()
+        else:
+            raise MalformedXML()
+    if not entries:
+        raise MalformedXML()
+    return quiet, entries
+
+
+def _has_integrity_header(headers: dict[str, str]) -> bool:
+    return "content-md5" in headers or any(
+        name.startswith("x-amz-checksum-") or name in ("x-amz-sdk-checksum-algorithm", "x-amz-trailer")
+        for name in headers
+        if name != "x-amz-checksum-mode"
+    )
+
+
+async def delete_objects(ctx: RequestContext) -> Response:
+    bucket = ctx.request.bucket
+    assert bucket is not None
+    if not _has_integrity_header(ctx.request.headers):
+        raise InvalidRequest("Missing required header for this request: Content-MD5.")
+    body = await ctx.read_small_body(ctx.services.s3.max_xml_body_bytes)
+    quiet, entries = parse_delete(body)
+    keys = [key for key, version in entries if version in (None, "null")]
+    results = {result.key: result for result in await ctx.services.objects.delete_objects(bucket, keys)}
+    xml = XmlBuilder("DeleteResult")
+    for key, version in entries:
+        if version not in (None, "null"):
+            xml.open("Error").leaf("Key", key).leaf("VersionId", version).leaf("Code", "NoSuchVersion")
+            xml.leaf("Message", "The specified version does not exist.").close("Error")
+            continue
+        result = results.get(key, DeleteResult(key))
+        if result.error is None:
+            if not quiet:
+                xml.open("Deleted").leaf("Key", key).leaf("VersionId", version).close("Deleted")
+            continue
+        error = result.error
+        code, _ = s3_error_for(error) if isinstance(error, S3IpfsError) else ("InternalError", 500)
+        message = error.message if isinstance(error, S3IpfsError) else "We encountered an internal error."
+        xml.open("Error").leaf("Key", key).leaf("Code", code).leaf("Message", message).close("Error")
+    return xml_response(xml)

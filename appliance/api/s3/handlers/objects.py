@@ -1,0 +1,182 @@
+"""Object actions: PutObject, GetObject, HeadObject, DeleteObject."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from quart import Response
+
+from appliance.api.s3.conditions import check_conditions, parse_range
+from appliance.api.s3.context import RequestContext
+from appliance.api.s3.render import empty_response
+from appliance.api.s3.xml import http_date
+from appliance.errors import MetadataTooLarge, MissingContentLength
+from appliance.model import ObjectMeta
+from appliance.service.objects import PutRequest
+
+__all__ = ["delete_object", "get_object", "head_object", "put_object"]
+
+MAX_USER_META_BYTES = 2048
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+# Standard headers stored with the object and returned on GET/HEAD.
+STORED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
+# GET query parameters that override response headers (signed requests only, which all of ours are).
+OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+META_PREFIX = "x-amz-meta-"
+
+
+def _wire(value: str) -> str:
+    """A header value as Quart sends it (latin-1) that puts the client's original bytes back on the wire."""
+    return value.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def _key(ctx: RequestContext) -> tuple[str, str]:
+    bucket, key = ctx.request.bucket, ctx.request.key
+    assert bucket is not None and key is not None  # the routing table sends only object-level requests here
+    return bucket, key
+
+
+def _user_meta(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    meta = []
+    total = 0
+    for name, value in headers.items():
+        if name.startswith(META_PREFIX) and name != META_PREFIX + "cid":  # the CID header is ours
+            short = name[len(META_PREFIX) :]
+            total += len(short.encode("utf-8", "surrogateescape")) + len(value.encode("utf-8", "surrogateescape"))
+            meta.append((short, value))
+    if total > MAX_USER_META_BYTES:
+        raise MetadataTooLarge(f"Your metadata headers are {total} bytes; the limit is {MAX_USER_META_BYTES}.")
+    return tuple(sorted(meta))
+
+
+def _stored_headers(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    stored = []
+    for name in STORED_HEADERS:
+        value = headers.get(name)
+        if value is None:
+            continue
+        if name == "content-encoding":
+            # aws-chunked describes this request's framing, not the object.
+            value = ",".join(p.strip() for p in value.split(",") if p.strip().lower() != "aws-chunked")
+            if not value:
+                continue
+        stored.append((name, value))
+    return tuple(stored)
+
+
+def _object_headers(meta: ObjectMeta) -> dict[str, str]:
+    headers = {
+        "ETag": f'"{meta.etag}"',
+        "Last-Modified": http_date(meta.last_modified),
+        "Content-Type": _wire(meta.content_type),
+        "Accept-Ranges": "bytes",
+    }
+    for name, value in meta.headers:
+        headers[name] = _wire(value)
+    for name, value in meta.user_meta:
+        headers[META_PREFIX + name] = _wire(value)
+    headers["x-amz-meta-cid"] = meta.cid
+    headers["x-ipfs-pin-status"] = "pinned"
+    return headers
+
+
+async def put_object(ctx: RequestContext) -> Response:
+    bucket, key = _key(ctx)
+    headers = ctx.request.headers
+    if ctx.request.content_length is None and "x-amz-decoded-content-length" not in headers:
+        raise MissingContentLength()
+    request = PutRequest(
+        bucket=bucket,
+        key=key,
+        content_type=headers.get("content-type") or DEFAULT_CONTENT_TYPE,
+        user_meta=_user_meta(headers),
+        headers=_stored_headers(headers),
+        owner=ctx.services.identity.owner_of(ctx.auth.access_key),
+    )
+    body = ctx.verified_body(ctx.services.s3.max_single_put_bytes)
+    meta = await ctx.services.objects.put_object(request, body)
+    out = {"ETag": f'"{meta.etag}"', "x-amz-meta-cid": meta.cid, "x-ipfs-pin-status": "pinned"}
+    for alg, value in meta.checksums:
+        out[f"x-amz-checksum-{alg}"] = value
+    return empty_response(200, out)
+
+
+def _checksum_headers(ctx: RequestContext, meta: ObjectMeta, headers: dict[str, str]) -> None:
+    if ctx.request.header("x-amz-checksum-mode").upper() == "ENABLED":
+        for alg, value in meta.checksums:
+            headers[f"x-amz-checksum-{alg}"] = value
+
+
+async def _prepare(ctx: RequestContext) -> tuple[ObjectMeta, dict[str, str], tuple[int, int] | None]:
+    bucket, key = _key(ctx)
+    meta = await ctx.services.objects.head_object(bucket, key)
+    check_conditions(ctx.request.headers, etag=meta.etag, last_modified=meta.last_modified, now=ctx.services.clock())
+    span = parse_range(ctx.request.headers.get("range"), meta.size)
+    headers = _object_headers(meta)
+    for param, header in OVERRIDES.items():
+        value = ctx.request.arg(param)
+        if value is not None:
+            headers[header] = _wire(value)
+    if span is None:
+        _checksum_headers(ctx, meta, headers)
+        headers["Content-Length"] = str(meta.size)
+    else:
+        first, last = span
+        headers["Content-Range"] = f"bytes {first}-{last}/{meta.size}"
+        headers["Content-Length"] = str(last - first + 1)
+    return meta, headers, span
+
+
+async def head_object(ctx: RequestContext) -> Response:
+    _, headers, span = await _prepare(ctx)
+    return empty_response(200 if span is None else 206, headers)
+
+
+async def _stream(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for piece in rest:
+            yield piece
+    finally:
+        aclose = getattr(rest, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+
+
+async def get_object(ctx: RequestContext) -> Response:
+    meta, headers, span = await _prepare(ctx)
+    first_byte, last_byte = span if span is not None else (0, meta.size - 1)
+    length = last_byte - first_byte + 1
+    status = 200 if span is None else 206
+    if length <= 0:
+        return empty_response(status, headers)
+    content = ctx.services.objects.open_content(meta, first_byte, length)
+    # Fetch the first piece before answering, so an unreachable IPFS node is a clean 503, not a cut-off 200.
+    try:
+        first = await anext(content)
+    except BaseException:
+        aclose = getattr(content, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+        raise
+    response = Response(_stream(first, content), status=status)
+    response.headers.remove("Content-Type")
+    for name, value in headers.items():
+        response.headers[name] = value
+    return response
+
+
+async def delete_object(ctx: RequestContext) -> Response:
+    bucket, key = _key(ctx)
+    await ctx.services.objects.delete_object(bucket, key)
+    return empty_response(204)

@@ -1,0 +1,95 @@
+"""The routing table: (method, level, sub-resources present) -> S3 action name, with explicit NotImplemented rows."""
+
+from __future__ import annotations
+
+from appliance.api.s3.request import S3Request
+from appliance.errors import MethodNotAllowed, NotImplementedAction
+
+__all__ = ["SUBRESOURCES", "route"]
+
+# Query parameters that select an action (anything else, e.g. response-content-type or list parameters, does not).
+SUBRESOURCES = frozenset(
+    {
+        "accelerate",
+        "acl",
+        "analytics",
+        "attributes",
+        "cors",
+        "delete",
+        "encryption",
+        "intelligent-tiering",
+        "inventory",
+        "legal-hold",
+        "lifecycle",
+        "location",
+        "logging",
+        "metrics",
+        "notification",
+        "object-lock",
+        "ownershipControls",
+        "partNumber",
+        "policy",
+        "policyStatus",
+        "publicAccessBlock",
+        "replication",
+        "requestPayment",
+        "restore",
+        "retention",
+        "select",
+        "tagging",
+        "torrent",
+        "uploadId",
+        "uploads",
+        "versionId",
+        "versioning",
+        "versions",
+        "website",
+    }
+)
+
+_SERVICE = "service"
+_BUCKET = "bucket"
+_OBJECT = "object"
+
+# (level, method, sub-resources) -> action. Sub-resources are matched exactly.
+_TABLE: dict[tuple[str, str, frozenset[str]], str] = {
+    (_SERVICE, "GET", frozenset()): "ListBuckets",
+    (_BUCKET, "PUT", frozenset()): "CreateBucket",
+    (_BUCKET, "HEAD", frozenset()): "HeadBucket",
+    (_BUCKET, "DELETE", frozenset()): "DeleteBucket",
+    (_BUCKET, "GET", frozenset({"location"})): "GetBucketLocation",
+    (_BUCKET, "GET", frozenset()): "ListObjects",
+    (_BUCKET, "POST", frozenset({"delete"})): "DeleteObjects",
+    (_OBJECT, "PUT", frozenset()): "PutObject",
+    (_OBJECT, "GET", frozenset()): "GetObject",
+    (_OBJECT, "HEAD", frozenset()): "HeadObject",
+    (_OBJECT, "DELETE", frozenset()): "DeleteObject",
+}
+
+_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE"})
+
+
+def route(request: S3Request) -> str:
+    """The action for `request`. MethodNotAllowed for a method S3 does not have at that level; NotImplemented for a
+    real S3 action this gateway does not offer yet."""
+    if request.method not in _METHODS and request.method != "OPTIONS":
+        raise MethodNotAllowed("The specified method is not allowed against this resource.")
+    if request.bucket is None:
+        level = _SERVICE
+    elif request.key is None:
+        level = _BUCKET
+    else:
+        level = _OBJECT
+    subs = frozenset(name for name, _ in request.query if name in SUBRESOURCES)
+    action = _TABLE.get((level, request.method, subs))
+    if action is None:
+        if level == _SERVICE and request.method != "GET":
+            raise MethodNotAllowed("The specified method is not allowed against this resource.")
+        raise NotImplementedAction(
+            "A header or query parameter you provided implies functionality that is not implemented."
+        )
+    if action == "ListObjects" and request.arg("list-type") == "2":
+        return "ListObjectsV2"
+    if action == "PutObject" and "x-amz-copy-source" in request.headers:
+        raise NotImplementedAction("CopyObject is not implemented yet.")
+    return action
