@@ -13,9 +13,10 @@ from appliance.api.s3.connection import BackpressureConnection, StreamingRequest
 from appliance.api.s3.context import RequestContext, S3Services
 from appliance.api.s3.handlers import HANDLERS
 from appliance.api.s3.render import error_response
-from appliance.api.s3.request import parse_request
+from appliance.api.s3.request import S3Request, parse_request
 from appliance.api.s3.routing import route
-from appliance.api.s3.sigv4 import authenticate
+from appliance.api.s3.sigv2 import authenticate_v2, is_v2
+from appliance.api.s3.sigv4 import AuthContext, authenticate
 from appliance.errors import BackendUnavailable, RequestError, S3IpfsError
 
 __all__ = ["S3Services", "create_app", "dispatch"]
@@ -50,6 +51,35 @@ def create_app(services: S3Services) -> Quart:
     return app
 
 
+def _authenticate(services: S3Services, s3req: S3Request, raw_path: bytes) -> AuthContext:
+    now = datetime.fromtimestamp(services.clock(), UTC)
+    if is_v2(s3req.query, s3req.headers):
+        resource = raw_path.split(b"?", 1)[0].decode("latin-1")
+        if s3req.virtual_host:
+            resource = f"/{s3req.bucket}{resource}"
+        if s3req.bucket is not None and s3req.key is None and not resource.endswith("/"):
+            resource += "/"  # a bucket's resource is '/bucket/' however the path was written
+        return authenticate_v2(
+            method=s3req.method,
+            resource=resource,
+            query=s3req.query,
+            headers=s3req.headers,
+            lookup_secret=services.identity.lookup_secret,
+            now=now,
+            max_skew_seconds=services.auth.max_skew_seconds,
+        )
+    return authenticate(
+        method=s3req.method,
+        path=s3req.path,
+        query=s3req.query,
+        headers=s3req.headers,
+        lookup_secret=services.identity.lookup_secret,
+        now=now,
+        max_skew_seconds=services.auth.max_skew_seconds,
+        max_presign_expiry_seconds=services.auth.max_presign_expiry_seconds,
+    )
+
+
 async def dispatch(services: S3Services) -> Response:
     """Parse → authenticate → route → handle; every failure becomes an S3 error document."""
     request_id = secrets.token_hex(8).upper()
@@ -57,25 +87,17 @@ async def dispatch(services: S3Services) -> Response:
     method = request.method
     resource = ""
     try:
+        raw_path = scope.get("raw_path") or request.path.encode("utf-8")
         s3req = parse_request(
             method=method,
-            raw_path=scope.get("raw_path") or request.path.encode("utf-8"),
+            raw_path=raw_path,
             query_string=scope["query_string"],
             raw_headers=scope["headers"],
             domains=services.s3.domains,
             max_header_bytes=services.s3.max_header_bytes,
         )
         resource = s3req.path
-        auth = authenticate(
-            method=s3req.method,
-            path=s3req.path,
-            query=s3req.query,
-            headers=s3req.headers,
-            lookup_secret=services.identity.lookup_secret,
-            now=datetime.fromtimestamp(services.clock(), UTC),
-            max_skew_seconds=services.auth.max_skew_seconds,
-            max_presign_expiry_seconds=services.auth.max_presign_expiry_seconds,
-        )
+        auth = _authenticate(services, s3req, raw_path)
         action = route(s3req)
         ctx = RequestContext(s3req, services, auth, aiter(request.body), request_id)
         response = await HANDLERS[action](ctx)

@@ -1,0 +1,120 @@
+"""The admin API: health, readiness per component, lookups by CID and Prometheus metrics (loopback by default)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from quart import Quart, Response
+
+from appliance.components import ContentStore, MetadataStore
+from appliance.errors import S3IpfsError
+from appliance.ipfsconn.kubo import normalise_cid
+from appliance.service.objects import ObjectService
+from appliance.service.unpinner import Unpinner
+
+__all__ = ["AdminState", "create_admin_app"]
+
+_JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminState:
+    """What the admin API reads, built by the composition root (in the main process)."""
+
+    objects: ObjectService
+    content: ContentStore
+    store: MetadataStore
+    unpinner: Unpinner
+    # None when the S3 workers serve, else why not (the main process knows); no check when absent.
+    workers: Callable[[], str | None] | None = None
+    check_timeout: float = field(default=5.0)  # seconds one readiness probe may take
+
+
+class _Collector:
+    """Prometheus collector over the unpinner's counters and the last measured queue depth."""
+
+    def __init__(self, unpinner: Unpinner) -> None:
+        self._unpinner = unpinner
+        self.queue_depth = 0
+
+    def collect(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily("s3ipfs_unpin_queue_depth", "CIDs waiting to be unpinned.", value=self.queue_depth)
+        yield CounterMetricFamily(
+            "s3ipfs_unpinned", "CIDs unpinned since the daemon started.", value=self._unpinner.unpinned_total
+        )
+        yield CounterMetricFamily(
+            "s3ipfs_unpin_errors", "Unpin attempts that failed and were rescheduled.", value=self._unpinner.errors_total
+        )
+
+
+async def _check_ipfs(state: AdminState) -> str | None:
+    """None when the IPFS node answers, else why not."""
+    try:
+        await asyncio.wait_for(state.content.ping(), timeout=state.check_timeout)
+    except TimeoutError:
+        return f"the IPFS node did not answer within {state.check_timeout:.0f} s"
+    except S3IpfsError as exc:
+        return exc.message
+    return None
+
+
+async def _check_metadata(state: AdminState) -> str | None:
+    """None when the metadata store answers a read, else why not."""
+    try:
+        await asyncio.wait_for(asyncio.to_thread(state.store.schema_version), timeout=state.check_timeout)
+    except TimeoutError:
+        return f"the metadata store did not answer within {state.check_timeout:.0f} s"
+    except Exception as exc:  # any failure to read means not ready; the reason goes to the operator
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def create_admin_app(state: AdminState) -> Quart:
+    """The admin ASGI app; the caller owns the state's lifetimes."""
+    app = Quart(__name__)
+    registry = CollectorRegistry()
+    collector = _Collector(state.unpinner)
+    registry.register(collector)
+
+    @app.get("/health")
+    async def health() -> tuple[_JSON, int]:
+        return {"status": "ok"}, 200
+
+    @app.get("/ready")
+    async def ready() -> tuple[_JSON, int]:
+        ipfs, metadata = await asyncio.gather(_check_ipfs(state), _check_metadata(state))
+        reasons = {"ipfs": ipfs, "metadata": metadata}
+        if state.workers is not None:
+            reasons["workers"] = state.workers()
+        components: dict[str, _JSON] = {
+            name: {"ready": reason is None, **({"reason": reason} if reason else {})}
+            for name, reason in reasons.items()
+        }
+        not_ready = [name for name, info in components.items() if not info["ready"]]
+        body: _JSON = {"status": "not ready" if not_ready else "ready", "components": components}
+        if not_ready:
+            body["not_ready"] = not_ready
+            return body, 503
+        return body, 200
+
+    @app.get("/objects/by-cid/<cid>")
+    async def objects_by_cid(cid: str) -> tuple[_JSON | list[_JSON], int]:
+        try:
+            wanted = normalise_cid(cid)
+        except S3IpfsError:
+            return {"error": f"not a CID: {cid[:100]!r}"}, 400
+        found = await state.objects.objects_by_cid(wanted)
+        return [{"bucket": bucket, "key": key} for bucket, key in found], 200
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        collector.queue_depth = await asyncio.to_thread(state.store.unpin_queue_depth)
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+    return app
