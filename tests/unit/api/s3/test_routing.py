@@ -1,0 +1,70 @@
+"""The routing table (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.api.s3.request import parse_request
+from appliance.api.s3.routing import route
+from appliance.errors import MethodNotAllowed, NotImplementedAction
+
+
+def _route(method: str, path: bytes, query: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None) -> str:
+    request = parse_request(
+        method=method,
+        raw_path=path,
+        query_string=query,
+        raw_headers=[(b"host", b"127.0.0.1"), *(headers or [])],
+        domains=("localhost",),
+        max_header_bytes=8192,
+    )
+    return route(request)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "action"),
+    [
+        ("GET", b"/", b"", "ListBuckets"),
+        ("PUT", b"/b", b"", "CreateBucket"),
+        ("HEAD", b"/b", b"", "HeadBucket"),
+        ("DELETE", b"/b/", b"", "DeleteBucket"),
+        ("GET", b"/b", b"location", "GetBucketLocation"),
+        ("GET", b"/b", b"", "ListObjects"),
+        ("GET", b"/b", b"prefix=x&marker=y", "ListObjects"),
+        ("GET", b"/b", b"list-type=2&prefix=x", "ListObjectsV2"),
+        ("POST", b"/b", b"delete", "DeleteObjects"),
+        ("PUT", b"/b/k", b"", "PutObject"),
+        ("GET", b"/b/k", b"response-content-type=x", "GetObject"),
+        ("HEAD", b"/b/k", b"", "HeadObject"),
+        ("DELETE", b"/b/k", b"", "DeleteObject"),
+    ],
+)
+def test_routes(method: str, path: bytes, query: bytes, action: str) -> None:
+    assert _route(method, path, query) == action
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query"),
+    [
+        ("GET", b"/b", b"versioning"),
+        ("PUT", b"/b/k", b"tagging"),
+        ("POST", b"/b/k", b"uploads"),
+        ("PUT", b"/b/k", b"partNumber=1&uploadId=x"),
+        ("GET", b"/b", b"location&acl"),
+        ("POST", b"/b/k", b""),
+    ],
+)
+def test_not_implemented(method: str, path: bytes, query: bytes) -> None:
+    with pytest.raises(NotImplementedAction):
+        _route(method, path, query)
+
+
+def test_copy_is_not_implemented_yet() -> None:
+    with pytest.raises(NotImplementedAction):
+        _route("PUT", b"/b/k", headers=[(b"x-amz-copy-source", b"/a/b")])
+
+
+@pytest.mark.parametrize(("method", "path"), [("PUT", b"/"), ("DELETE", b"/"), ("TRACE", b"/b/k"), ("FOO", b"/b"), ("PATCH", b"/b/k")])
+def test_method_not_allowed(method: str, path: bytes) -> None:
+    with pytest.raises(MethodNotAllowed):
+        _route(method, path)
