@@ -254,9 +254,7 @@ class MetadataTooLarge(RequestError):
 
 
 class RequestTimeout(RequestError):
-    default_message = (
-        "Your socket connection to the server was not read from or written to within the timeout period."
-    )
+    default_message = "Your socket connection to the server was not read from or written to within the timeout period."
 
 
 class InvalidLocationConstraint(RequestError):

@@ -104,9 +104,8 @@ def chunk_signed_body(
             f"AWS4-HMAC-SHA256-PAYLOAD\n{amz_date}\n{scope}\n{previous}\n{empty}\n{hashlib.sha256(piece).hexdigest()}"
         )
         signature = hmac.new(key, string.encode(), hashlib.sha256).hexdigest()
-        if tamper_chunk == index and piece:
-            piece = bytes([piece[0] ^ 1]) + piece[1:]
-        out += f"{len(piece):x};chunk-signature={signature}\r\n".encode() + piece + b"\r\n"
+        sent = bytes([piece[0] ^ 1]) + piece[1:] if tamper_chunk == index and piece else piece
+        out += f"{len(sent):x};chunk-signature={signature}\r\n".encode() + sent + b"\r\n"
         previous = signature
     return bytes(out)
 

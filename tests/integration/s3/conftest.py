@@ -72,4 +72,3 @@ def s3_code(response: httpx.Response) -> str:
     from xml.etree import ElementTree as ET
 
     return ET.fromstring(response.content).findtext("Code") or ""
-

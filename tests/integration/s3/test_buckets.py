@@ -89,7 +89,8 @@ def test_malformed_create_bucket_configuration(raw_s3: Raw, s3: Any, body: bytes
 
 
 def test_invalid_location_constraint(raw_s3: Raw, s3: Any) -> None:
-    body = b"<CreateBucketConfiguration><LocationConstraint>no such/region</LocationConstraint></CreateBucketConfiguration>"
+    body = b"<CreateBucketConfiguration><LocationConstraint>no such/region</LocationConstraint>"
+    body += b"</CreateBucketConfiguration>"
     response = raw_s3("PUT", "/bad-location-bucket", body=body)
     assert response.status_code == 400
     assert s3_code(response) == "InvalidLocationConstraint"

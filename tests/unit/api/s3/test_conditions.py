@@ -38,7 +38,9 @@ def test_parse_range(header: str | None, size: int, expected: tuple[int, int] | 
     assert parse_range(header, size) == expected
 
 
-@pytest.mark.parametrize(("header", "size"), [("bytes=10-", 10), ("bytes=10-20", 10), ("bytes=-0", 10), ("bytes=0-", 0)])
+@pytest.mark.parametrize(
+    ("header", "size"), [("bytes=10-", 10), ("bytes=10-20", 10), ("bytes=-0", 10), ("bytes=0-", 0)]
+)
 def test_unsatisfiable_range(header: str, size: int) -> None:
     with pytest.raises(InvalidRange) as exc:
         parse_range(header, size)

@@ -6,16 +6,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.api.s3.request import parse_query, parse_request
+from appliance.api.s3.request import S3Request, parse_query, parse_request
 from appliance.errors import InvalidArgument, InvalidURI, RequestHeaderSectionTooLarge
 
 
-def _parse(path: bytes, *, host: str = "127.0.0.1:9000", query: bytes = b"", headers: list[tuple[bytes, bytes]] = []):  # noqa: B006
+def _parse(
+    path: bytes, *, host: str = "127.0.0.1:9000", query: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None
+) -> S3Request:
     return parse_request(
         method="get",
         raw_path=path,
         query_string=query,
-        raw_headers=[(b"Host", host.encode()), *headers],
+        raw_headers=[(b"Host", host.encode()), *(headers or [])],
         domains=("localhost", "s3.example.lan"),
         max_header_bytes=1024,
     )

@@ -64,7 +64,9 @@ def test_copy_is_not_implemented_yet() -> None:
         _route("PUT", b"/b/k", headers=[(b"x-amz-copy-source", b"/a/b")])
 
 
-@pytest.mark.parametrize(("method", "path"), [("PUT", b"/"), ("DELETE", b"/"), ("TRACE", b"/b/k"), ("FOO", b"/b"), ("PATCH", b"/b/k")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("PUT", b"/"), ("DELETE", b"/"), ("TRACE", b"/b/k"), ("FOO", b"/b"), ("PATCH", b"/b/k")]
+)
 def test_method_not_allowed(method: str, path: bytes) -> None:
     with pytest.raises(MethodNotAllowed):
         _route(method, path)

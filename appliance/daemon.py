@@ -1,0 +1,416 @@
+"""The composition root: builds every component from config, owns their lifetimes, serves S3 and admin, handles signals.
+
+Process model: the main process binds the S3 listening sockets, then spawns `config.worker_count` worker processes
+(multiprocessing *spawn*: LMDB environments must not cross a fork) that inherit the sockets and each serve the S3 app
+with hypercorn. The main process runs, exactly once per appliance, the unpinner and the admin API, restarts a worker
+that dies, tells systemd READY/STOPPING, and on SIGTERM/SIGINT drains the workers and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from multiprocessing.context import SpawnContext, SpawnProcess
+from multiprocessing.queues import Queue
+from typing import Any
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+from quart import Quart
+
+from appliance.api.admin.app import AdminState, create_admin_app
+from appliance.api.s3.app import S3Services, create_app
+from appliance.config import AppConfig
+from appliance.errors import ConfigError, S3IpfsError
+from appliance.ipfsconn.kubo import KuboClient
+from appliance.service.buckets import BucketService
+from appliance.service.identity import Credentials, Identity, load_or_create_root
+from appliance.service.objects import ObjectService
+from appliance.service.unpinner import Unpinner
+from appliance.state.lmdb_store import LmdbMetadataStore
+
+__all__ = ["run"]
+
+log = logging.getLogger(__name__)
+
+_RESTART_BACKOFF = 1.0  # seconds before a dead worker is replaced
+_KILL_MARGIN = 5.0  # seconds past graceful_timeout before stragglers are killed
+_READY_WAIT = 120.0  # seconds to wait for every worker's first start before READY=1 anyway
+_POLL = 0.2
+_KEEP_ALIVE = 75.0  # longer than the usual client/load-balancer idle timeout (60 s)
+_ADMIN_GRACE = 5.0
+
+
+def _setup_logging(role: str) -> None:
+    """Log to stderr (journald picks it up) with the process role in every line."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"%(asctime)s {role} %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per Kubo call is noise
+
+
+def _hypercorn_config(binds: list[str], *, graceful_timeout: float) -> HypercornConfig:
+    hc = HypercornConfig()
+    hc.bind = binds
+    hc.keep_alive_timeout = _KEEP_ALIVE
+    hc.graceful_timeout = graceful_timeout
+    hc.include_server_header = False
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")  # through our handler, with the role
+    return hc
+
+
+def _bind(host: str, port: int, key: str) -> list[socket.socket]:
+    """Listening sockets for every address `host` resolves to; ConfigError names `key` when none can be bound."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"{key.rsplit('.', 1)[0]}.host {host!r}: cannot resolve it ({exc.strerror})") from exc
+    sockets: list[socket.socket] = []
+    seen: set[Any] = set()
+    last_error: OSError | None = None
+    for family, type_, proto, _name, addr in infos:
+        if addr in seen:
+            continue
+        seen.add(addr)
+        sock = socket.socket(family, type_, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+            sock.listen(1024)
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRNOTAVAIL:  # e.g. ::1 for "localhost" on a host without IPv6
+                last_error = exc
+                continue
+            for other in sockets:
+                other.close()
+            raise ConfigError(
+                f"{key} {port}: cannot listen on {host}:{port} ({exc.strerror}); choose a free port"
+            ) from exc
+        sock.setblocking(False)
+        sock.set_inheritable(True)
+        sockets.append(sock)
+    if not sockets:
+        reason = last_error.strerror if last_error else "no address"
+        raise ConfigError(f"{key} {port}: cannot listen on {host}:{port} ({reason})")
+    return sockets
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def _kubo(config: AppConfig) -> KuboClient:
+    ipfs = config.ipfs
+    return KuboClient(
+        ipfs.api_url,
+        chunk_size=ipfs.chunk_size,
+        timeout=ipfs.timeout,
+        connect_timeout=ipfs.connect_timeout,
+        auth_header=ipfs.auth_header,
+    )
+
+
+# ---- worker processes ---------------------------------------------------------------------------------------
+
+
+def _worker_main(
+    index: int, config: AppConfig, creds: Credentials, sockets: list[socket.socket], ready: Queue[int]
+) -> None:
+    """Entry point of one S3 worker process (runs after spawn, so LMDB is opened in this process)."""
+    _setup_logging(f"worker-{index}")
+    # Hypercorn owns the listening descriptors from here on (it builds its own socket objects on them).
+    binds = [f"fd://{sock.detach()}" for sock in sockets]
+    try:
+        asyncio.run(_serve_worker(index, config, creds, binds, ready))
+    except S3IpfsError as exc:
+        log.error("worker %d cannot run: %s", index, exc.message)
+        sys.exit(exc.exit_code)
+
+
+async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds: list[str], ready: Queue[int]) -> None:
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    store = LmdbMetadataStore(config.meta_path, map_size=config.metadata.map_size)
+    kubo = _kubo(config)
+    try:
+        services = S3Services(
+            objects=ObjectService(store, kubo, unpin_grace=config.objects.unpin_grace_seconds),
+            buckets=BucketService(store, default_region=config.s3.region),
+            identity=Identity([creds]),
+            s3=config.s3,
+            auth=config.auth,
+        )
+        app = create_app(services)
+
+        @app.before_serving
+        async def _announce() -> None:
+            ready.put(index)
+
+        hc = _hypercorn_config(binds, graceful_timeout=config.s3.graceful_timeout)
+        hc.max_app_queue_size = 4  # a small per-request queue makes slow IPFS writes push back on the client
+        hc.h11_max_incomplete_size = config.s3.max_header_bytes
+        await serve(app, hc, shutdown_trigger=stop.wait)
+        log.info("worker %d stopped serving", index)
+    finally:
+        await kubo.aclose()
+        store.close()
+
+
+# ---- the main process ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Workers:
+    """The S3 worker processes: start, watch and restart them, stop them at the end."""
+
+    config: AppConfig
+    creds: Credentials
+    sockets: list[socket.socket]
+    ctx: SpawnContext = field(default_factory=lambda: multiprocessing.get_context("spawn"))
+    procs: dict[int, SpawnProcess] = field(default_factory=dict)
+    ready: set[int] = field(default_factory=set)
+    restarts: int = 0
+
+    def __post_init__(self) -> None:
+        self.queue: Queue[int] = self.ctx.Queue()
+
+    def start(self, index: int) -> None:
+        proc = self.ctx.Process(
+            target=_worker_main,
+            args=(index, self.config, self.creds, self.sockets, self.queue),
+            name=f"s3ipfs-worker-{index}",
+            daemon=True,
+        )
+        proc.start()
+        self.procs[index] = proc
+
+    def drain_ready(self) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.ready.add(self.queue.get_nowait())
+
+    def not_ready(self) -> str | None:
+        """None when every worker has started serving, else how many have (for admin /ready)."""
+        self.drain_ready()
+        serving = sum(1 for index in self.ready if index in self.procs and self.procs[index].is_alive())
+        if serving >= self.config.worker_count:
+            return None
+        return f"{serving} of {self.config.worker_count} S3 worker processes are serving"
+
+    async def wait_ready(self, stop: asyncio.Event, within: float) -> bool:
+        deadline = time.monotonic() + within
+        while not stop.is_set() and time.monotonic() < deadline:
+            self.drain_ready()
+            if len(self.ready) >= len(self.procs):
+                return True
+            await _sleep_or_stop(stop, _POLL)
+        return False
+
+    async def supervise(self, stop: asyncio.Event, notify: Callable[[str], None]) -> None:
+        """Restart a worker that exits while the appliance is not stopping."""
+        while not stop.is_set():
+            for index, proc in list(self.procs.items()):
+                if proc.is_alive() or stop.is_set():
+                    continue
+                proc.join()
+                log.error(
+                    "worker %d (pid %s) died with exit code %s; restarting in %.0f s",
+                    index,
+                    proc.pid,
+                    proc.exitcode,
+                    _RESTART_BACKOFF,
+                )
+                proc.close()
+                self.ready.discard(index)
+                if await _sleep_or_stop(stop, _RESTART_BACKOFF):
+                    return
+                self.start(index)
+                self.restarts += 1
+                notify(f"STATUS=serving; worker {index} restarted ({self.restarts} restarts so far)")
+            await _sleep_or_stop(stop, _POLL)
+
+    async def stop(self, grace: float) -> None:
+        """SIGTERM every worker, wait `grace` seconds, then SIGKILL the rest."""
+        alive = [p for p in self.procs.values() if p.is_alive()]
+        for proc in alive:
+            proc.terminate()
+        await asyncio.to_thread(_join_all, alive, grace)
+        for proc in alive:
+            if proc.is_alive():
+                log.warning("worker pid %s did not stop within %.0f s; killing it", proc.pid, grace)
+                proc.kill()
+        for proc in self.procs.values():
+            await asyncio.to_thread(proc.join, 5.0)
+        self.queue.close()
+        self.queue.join_thread()
+
+
+def _join_all(procs: list[SpawnProcess], within: float) -> None:
+    deadline = time.monotonic() + within
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to `seconds`; True if `stop` was set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    return stop.is_set()
+
+
+def _notifier() -> Callable[[str], None]:
+    """sd_notify when run by systemd (Type=notify); a no-op otherwise."""
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return lambda _state: None
+    import sdnotify
+
+    notifier = sdnotify.SystemdNotifier()
+
+    def notify(state: str) -> None:
+        notifier.notify(state)
+
+    return notify
+
+
+async def _serve_admin(app: Quart, sockets: list[socket.socket], stop: asyncio.Event) -> None:
+    # Hypercorn's server closes the descriptors it serves: hand them over rather than share them.
+    hc = _hypercorn_config([f"fd://{sock.detach()}" for sock in sockets], graceful_timeout=_ADMIN_GRACE)
+    await serve(app, hc, shutdown_trigger=stop.wait)
+
+
+async def _main(
+    config: AppConfig, creds: Credentials, s3_sockets: list[socket.socket], admin_sockets: list[socket.socket]
+) -> int:
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    notify = _notifier()
+    notify("STATUS=starting workers")
+
+    store = LmdbMetadataStore(config.meta_path, map_size=config.metadata.map_size)
+    kubo = _kubo(config)
+    workers = _Workers(config, creds, s3_sockets)
+    tasks: list[asyncio.Task[None]] = []
+    failed: list[str] = []
+    try:
+        unpinner = Unpinner(store, kubo, interval=config.objects.unpin_interval_seconds)
+        objects = ObjectService(store, kubo, unpin_grace=config.objects.unpin_grace_seconds)
+        admin_app = create_admin_app(
+            AdminState(objects=objects, content=kubo, store=store, unpinner=unpinner, workers=workers.not_ready)
+        )
+        admin_up = asyncio.Event()
+
+        @admin_app.before_serving
+        async def _admin_up() -> None:
+            admin_up.set()
+
+        for index in range(config.worker_count):
+            workers.start(index)
+        admin_stop = asyncio.Event()
+        tasks.append(asyncio.create_task(_serve_admin(admin_app, admin_sockets, admin_stop), name="admin"))
+        tasks.append(asyncio.create_task(unpinner.run_forever(stop), name="unpinner"))
+        tasks.append(asyncio.create_task(workers.supervise(stop, notify), name="supervisor"))
+
+        def _ended(task: asyncio.Task[None]) -> None:
+            # These run until `stop`; one that ends earlier (the admin server could not serve) stops the appliance.
+            if not stop.is_set():
+                failed.append(task.get_name())
+                log.error("the %s task ended unexpectedly; stopping", task.get_name())
+                stop.set()
+
+        for task in tasks:
+            task.add_done_callback(_ended)
+
+        all_ready = await workers.wait_ready(stop, _READY_WAIT)
+        await _first(stop.wait, admin_up.wait)
+        if not stop.is_set():
+            if not all_ready:
+                log.warning("not every worker reported ready within %.0f s", _READY_WAIT)
+            log.info(
+                "serving S3 on %s:%d with %d workers; admin API on %s:%d",
+                config.s3.host,
+                config.s3.port,
+                config.worker_count,
+                config.admin.host,
+                config.admin.port,
+            )
+            notify("READY=1")
+            notify(f"STATUS=serving S3 on {config.s3.host}:{config.s3.port} with {config.worker_count} workers")
+
+        await stop.wait()
+        log.info("stopping: draining workers (up to %.0f s)", config.s3.graceful_timeout)
+        notify("STOPPING=1")
+        notify("STATUS=stopping")
+        admin_stop.set()
+        await workers.stop(config.s3.graceful_timeout + _KILL_MARGIN)
+        done, pending = await asyncio.wait(tasks, timeout=_ADMIN_GRACE + 1)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("%s ended with an error", task.get_name(), exc_info=task.exception())
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if any(p.is_alive() for p in workers.procs.values()):
+            await workers.stop(0.0)
+        await kubo.aclose()
+        store.close()
+    log.info("stopped")
+    return 1 if failed else 0
+
+
+async def _first(*waits: Callable[[], Awaitable[Any]]) -> None:
+    """Return as soon as one of `waits` completes."""
+    tasks = [asyncio.ensure_future(w()) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+def run(config: AppConfig) -> int:
+    """Run the gateway until SIGTERM/SIGINT; returns the exit code. Raises ConfigError for unusable settings."""
+    _setup_logging("main")
+    try:
+        os.makedirs(config.state_dir, exist_ok=True)
+        config.meta_path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"state_dir {config.state_dir}: cannot create it ({exc.strerror}); check permissions"
+        ) from exc
+    creds, created = load_or_create_root(config.credentials_path)
+    if created:
+        log.info("wrote a new root key pair to %s (show it with `s3ipfs credentials show`)", config.credentials_path)
+    log.info("root access key: %s", creds.access_key)
+    s3_sockets = _bind(config.s3.host, config.s3.port, "s3.port")
+    try:
+        admin_sockets = _bind(config.admin.host, config.admin.port, "admin.port")
+    except BaseException:
+        for sock in s3_sockets:
+            sock.close()
+        raise
+    try:
+        return asyncio.run(_main(config, creds, s3_sockets, admin_sockets))
+    finally:
+        for sock in s3_sockets + admin_sockets:
+            sock.close()

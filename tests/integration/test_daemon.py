@@ -1,0 +1,173 @@
+"""`s3ipfs serve` as operators run it: a real subprocess with 2 workers on a real local IPFS node."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from appliance.ipfsconn.devnode import LocalNode, jsipfs_path, kubo_path
+from tests.support.gateway import (
+    Gateway,
+    gateway_command,
+    gateway_env,
+    start_gateway,
+    stop_gateway,
+    wait_ready,
+    write_config,
+)
+from tests.support.nodes import start_local_node, stop_nodes
+
+pytestmark = pytest.mark.skipif(
+    kubo_path() is None and not jsipfs_path().exists(), reason="no IPFS node installed: run scripts/setup.sh"
+)
+
+UNKNOWN_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyka"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
+    started = start_local_node(tmp_path_factory.mktemp("daemon-node"))
+    try:
+        yield started
+    finally:
+        stop_nodes([started])
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory, node: LocalNode) -> Iterator[Gateway]:
+    gw = start_gateway(tmp_path_factory.mktemp("daemon-gw"), node, workers=2)
+    try:
+        yield gw
+    finally:
+        stop_gateway(gw)
+
+
+def test_health_and_ready(gateway: Gateway) -> None:
+    health = httpx.get(f"{gateway.admin_url}/health")
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    ready = httpx.get(f"{gateway.admin_url}/ready")
+    assert ready.status_code == 200
+    assert ready.json()["components"]["ipfs"]["ready"] is True
+    assert ready.json()["components"]["metadata"]["ready"] is True
+    assert ready.json()["components"]["workers"]["ready"] is True
+
+
+def test_objects_by_cid(gateway: Gateway) -> None:
+    unknown = httpx.get(f"{gateway.admin_url}/objects/by-cid/{UNKNOWN_CID}")
+    assert (unknown.status_code, unknown.json()) == (200, [])
+    malformed = httpx.get(f"{gateway.admin_url}/objects/by-cid/not-a-cid")
+    assert malformed.status_code == 400
+    assert "not a CID" in malformed.json()["error"]
+
+
+def test_metrics(gateway: Gateway) -> None:
+    reply = httpx.get(f"{gateway.admin_url}/metrics")
+    assert reply.status_code == 200
+    assert "s3ipfs_unpin_queue_depth 0.0" in reply.text
+    assert "s3ipfs_unpinned_total" in reply.text
+
+
+def test_s3_port_is_served_by_the_workers(gateway: Gateway) -> None:
+    # Whatever the S3 app answers to an unsigned request, hypercorn answers it without a Server header.
+    reply = httpx.get(f"{gateway.endpoint}/")
+    assert reply.status_code < 500
+    assert "server" not in reply.headers
+
+
+def test_logs_name_the_role_and_never_the_secret(gateway: Gateway) -> None:
+    log = gateway.log_path.read_text()
+    assert f"main INFO appliance.daemon: root access key: {gateway.access_key}" in log
+    assert gateway.secret_key not in log
+    assert "worker-0 " in log
+    assert "worker-1 " in log
+
+
+def test_a_killed_worker_is_restarted(gateway: Gateway) -> None:
+    workers = subprocess.run(
+        ["pgrep", "-P", str(gateway.process.pid), "-f", "multiprocessing.spawn"],
+        check=False,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert workers, "no worker processes found"
+    victim = int(workers[0])
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while f"(pid {victim}) died" not in gateway.log_path.read_text():
+        assert time.monotonic() < deadline, gateway.log_tail()
+        time.sleep(0.1)
+    # The replacement serves again.
+    deadline = time.monotonic() + 30
+    while gateway.log_path.read_text().count("Running on " + gateway.endpoint) < 3:
+        assert time.monotonic() < deadline, gateway.log_tail()
+        time.sleep(0.1)
+    for _ in range(10):
+        assert httpx.get(f"{gateway.endpoint}/").status_code < 500
+
+
+def test_broken_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    path = write_config(tmp_path, None, extra_config={"s3": {"prot": 1}})
+    done = subprocess.run(
+        gateway_command(path), env=gateway_env(), check=False, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "s3.prot" in done.stderr
+
+
+def test_port_in_use_exits_2(tmp_path: Path, gateway: Gateway) -> None:
+    port = int(gateway.endpoint.rsplit(":", 1)[1])
+    path = write_config(tmp_path, None, extra_config={"s3": {"port": port}})
+    done = subprocess.run(
+        gateway_command(path), env=gateway_env(), check=False, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "s3.port" in done.stderr
+
+
+def test_not_ready_without_ipfs_then_sigterm_exits_0(tmp_path: Path) -> None:
+    own = start_local_node(tmp_path, "own-node")
+    try:
+        gw = start_gateway(tmp_path, own, workers=2, extra_config={"s3": {"graceful_timeout": 5}})
+        try:
+            stop_nodes([own])
+            reply = wait_ready(gw, 30, status=503)
+            body = reply.json()
+            assert body["not_ready"] == ["ipfs"]
+            assert body["components"]["ipfs"]["reason"]
+            assert httpx.get(f"{gw.admin_url}/health").status_code == 200
+            started = time.monotonic()
+            code = stop_gateway(gw, timeout=gw.graceful_timeout + 5)
+            assert code == 0, gw.log_tail()
+            assert time.monotonic() - started < gw.graceful_timeout + 5
+            assert "main INFO appliance.daemon: stopped" in gw.log_path.read_text()
+        finally:
+            stop_gateway(gw)
+    finally:
+        stop_nodes([own])
+
+
+def test_sd_notify_ready_and_stopping(tmp_path: Path, node: LocalNode) -> None:
+    notify_path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(notify_path))
+        listener.settimeout(30)
+        gw = start_gateway(tmp_path, node, workers=1, extra_env={"NOTIFY_SOCKET": str(notify_path)})
+        try:
+            messages = []
+            while not any(m.startswith("STATUS=serving") for m in messages):
+                messages.append(listener.recv(4096).decode())
+            assert messages[0] == "STATUS=starting workers"
+            assert "READY=1" in messages
+            assert stop_gateway(gw) == 0
+            while "STOPPING=1" not in messages:
+                messages.append(listener.recv(4096).decode())
+        finally:
+            stop_gateway(gw)
