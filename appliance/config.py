@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from appliance.errors import ConfigError
 
@@ -45,6 +45,23 @@ class S3Config(_Section):
     body_read_timeout: float = Field(default=60.0, gt=0)
     graceful_timeout: float = Field(default=30.0, ge=0)
     max_xml_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # HTTPS: both files (PEM) or neither. Without them the S3 port speaks plain HTTP.
+    tls_certfile: str = ""
+    tls_keyfile: str = ""
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> S3Config:
+        if bool(self.tls_certfile) != bool(self.tls_keyfile):
+            raise ValueError("tls_certfile and tls_keyfile must be set together (or both left empty for HTTP)")
+        for name in ("tls_certfile", "tls_keyfile"):
+            path = getattr(self, name)
+            if path and not os.access(path, os.R_OK):
+                raise ValueError(f"{name} {path!r} is not a readable file")
+        return self
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_certfile else "http"
 
 
 class AdminConfig(_Section):

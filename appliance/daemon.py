@@ -166,6 +166,9 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
         hc = _hypercorn_config(binds, graceful_timeout=config.s3.graceful_timeout)
         hc.max_app_queue_size = 4  # a small per-request queue makes slow IPFS writes push back on the client
         hc.h11_max_incomplete_size = config.s3.max_header_bytes
+        if config.s3.tls_certfile:
+            hc.certfile = config.s3.tls_certfile
+            hc.keyfile = config.s3.tls_keyfile
         await serve(app, hc, shutdown_trigger=stop.wait)
         log.info("worker %d stopped serving", index)
     finally:

@@ -30,10 +30,19 @@ def signed_headers(
 ) -> dict[str, str]:
     """The headers (incl. Authorization) botocore would send for this request."""
     request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
-    if payload_hash is not None:
-        request.headers["X-Amz-Content-SHA256"] = payload_hash
-    S3SigV4Auth(Credentials(access_key, secret_key), "s3", region).add_auth(request)
+    signer = _FixedPayloadAuth(Credentials(access_key, secret_key), "s3", region)
+    signer.payload_hash = payload_hash
+    signer.add_auth(request)
     return dict(request.headers.items())
+
+
+class _FixedPayloadAuth(S3SigV4Auth):
+    """botocore's S3 signer, with the x-amz-content-sha256 value chosen by the test when given."""
+
+    payload_hash: str | None = None
+
+    def payload(self, request: AWSRequest) -> str:
+        return self.payload_hash if self.payload_hash is not None else str(super().payload(request))
 
 
 def send(
@@ -89,6 +98,8 @@ def chunk_signed_body(
     region: str = "us-east-1",
     chunk_size: int = 65536,
     tamper_chunk: int | None = None,
+    trailer: tuple[str, str] | None = None,
+    tamper_trailer: bool = False,
 ) -> bytes:
     """An aws-chunked body with a chunk signature per chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD), written from the
     S3 documentation independently of the gateway's code. `tamper_chunk` flips a data byte after signing."""
@@ -105,8 +116,18 @@ def chunk_signed_body(
         )
         signature = hmac.new(key, string.encode(), hashlib.sha256).hexdigest()
         sent = bytes([piece[0] ^ 1]) + piece[1:] if tamper_chunk == index and piece else piece
-        out += f"{len(sent):x};chunk-signature={signature}\r\n".encode() + sent + b"\r\n"
+        out += f"{len(sent):x};chunk-signature={signature}\r\n".encode() + sent
+        if piece or trailer is None:
+            out += b"\r\n"
         previous = signature
+    if trailer is not None:
+        line = f"{trailer[0]}:{trailer[1]}\n"
+        digest = hashlib.sha256(line.encode()).hexdigest()
+        string = f"AWS4-HMAC-SHA256-TRAILER\n{amz_date}\n{scope}\n{previous}\n{digest}"
+        signature = hmac.new(key, string.encode(), hashlib.sha256).hexdigest()
+        if tamper_trailer:
+            signature = signature[::-1]
+        out += f"{trailer[0]}:{trailer[1]}\r\nx-amz-trailer-signature:{signature}\r\n\r\n".encode()
     return bytes(out)
 
 

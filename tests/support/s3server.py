@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -52,6 +53,7 @@ class ThreadedGateway:
             aws_secret_access_key=self.secret_key,
             region_name="us-east-1",
             config=BotoConfig(s3={"addressing_style": style}, retries={"max_attempts": 1}, **config),  # type: ignore[arg-type]
+            verify=False if self.endpoint.startswith("https") else None,
         )
 
 
@@ -66,9 +68,10 @@ def running_gateway(
 ) -> Iterator[ThreadedGateway]:
     """Serve the S3 app on a free port for the duration of the block."""
     (port,) = free_ports(1)
-    s3 = s3 or S3Config(port=port)
+    s3 = s3.model_copy(update={"port": port}) if s3 is not None else S3Config(port=port)
     store = LmdbMetadataStore(Path(tmp_path) / "meta", map_size=1 << 30)
-    gateway = ThreadedGateway(f"http://127.0.0.1:{port}", port, store, api_url)
+    scheme = "https" if s3.tls_certfile else "http"
+    gateway = ThreadedGateway(f"{scheme}://127.0.0.1:{port}", port, store, api_url)
     clock: Callable[[], float] = lambda: time.time() + gateway.clock_offset[0]  # noqa: E731
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
@@ -90,6 +93,9 @@ def running_gateway(
         config.max_app_queue_size = 4
         config.accesslog = None
         config.graceful_timeout = 2
+        config.h11_max_incomplete_size = s3.max_header_bytes
+        if s3.tls_certfile:
+            config.certfile, config.keyfile = s3.tls_certfile, s3.tls_keyfile
         started.set()
         try:
             await serve(create_app(services), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
@@ -111,8 +117,6 @@ def running_gateway(
         if failure:
             raise failure[0]
         with contextlib.suppress(OSError):
-            import socket
-
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             break
         if time.monotonic() > deadline:
@@ -123,5 +127,6 @@ def running_gateway(
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(30)
-        loop.close()
+        if not thread.is_alive():
+            loop.close()
         store.close()
