@@ -1,0 +1,115 @@
+"""The aws cli (`aws s3` and `aws s3api`) against the real gateway daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.support.gateway import Gateway
+from tests.system.conftest import BIN, client_env, run
+
+
+def _aws(gateway: Gateway, tmp_path: Path, *args: str) -> str:
+    env = client_env(gateway, tmp_path / "home")
+    return run([str(BIN / "aws"), "--endpoint-url", gateway.endpoint, *args], env).stdout
+
+
+def test_aws_s3_round_trip(gateway: Gateway, tmp_path: Path, s3: Any) -> None:
+    assert "make_bucket: cli-bucket" in _aws(gateway, tmp_path, "s3", "mb", "s3://cli-bucket")
+    source = tmp_path / "upload.bin"
+    source.write_bytes(os.urandom(5 * 1024 * 1024 + 11))
+    _aws(gateway, tmp_path, "s3", "cp", str(source), "s3://cli-bucket/dir/upload.bin")
+    listing = _aws(gateway, tmp_path, "s3", "ls", "s3://cli-bucket/dir/")
+    assert "upload.bin" in listing
+    assert str(source.stat().st_size) in listing
+    target = tmp_path / "download.bin"
+    _aws(gateway, tmp_path, "s3", "cp", "s3://cli-bucket/dir/upload.bin", str(target))
+    assert target.read_bytes() == source.read_bytes()
+    _aws(gateway, tmp_path, "s3", "rm", "s3://cli-bucket/dir/upload.bin")
+    assert "Contents" not in s3.list_objects_v2(Bucket="cli-bucket")
+    _aws(gateway, tmp_path, "s3", "rb", "s3://cli-bucket")
+
+
+def test_aws_s3_sync_tree(gateway: Gateway, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    files = {
+        "a.txt": b"alpha",
+        "sub/b.bin": os.urandom(70_000),
+        "sub/deeper/c with spaces.txt": b"gamma",
+        "sub/deeper/d+plus.txt": b"delta",
+        "empty.dat": b"",
+    }
+    for name, data in files.items():
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_bytes(data)
+    _aws(gateway, tmp_path, "s3", "mb", "s3://sync-bucket")
+    _aws(gateway, tmp_path, "s3", "sync", str(tree), "s3://sync-bucket/backup")
+    back = tmp_path / "back"
+    _aws(gateway, tmp_path, "s3", "sync", "s3://sync-bucket/backup", str(back))
+    for name, data in files.items():
+        assert (back / name).read_bytes() == data, name
+    # A second sync has nothing to do.
+    assert _aws(gateway, tmp_path, "s3", "sync", str(tree), "s3://sync-bucket/backup").strip() == ""
+    (tree / "a.txt").unlink()
+    _aws(gateway, tmp_path, "s3", "sync", "--delete", str(tree), "s3://sync-bucket/backup")
+    listed = json.loads(_aws(gateway, tmp_path, "s3api", "list-objects-v2", "--bucket", "sync-bucket"))
+    assert sorted(o["Key"] for o in listed["Contents"]) == sorted(f"backup/{n}" for n in files if n != "a.txt")
+
+
+def test_aws_s3api(gateway: Gateway, tmp_path: Path) -> None:
+    _aws(gateway, tmp_path, "s3api", "create-bucket", "--bucket", "api-bucket")
+    body = tmp_path / "body.txt"
+    body.write_text("hello from s3api")
+    put = json.loads(
+        _aws(
+            gateway,
+            tmp_path,
+            "s3api",
+            "put-object",
+            "--bucket",
+            "api-bucket",
+            "--key",
+            "greeting.txt",
+            "--body",
+            str(body),
+            "--content-type",
+            "text/plain",
+            "--metadata",
+            "purpose=test",
+        )
+    )
+    assert put["ETag"]
+    head = json.loads(
+        _aws(gateway, tmp_path, "s3api", "head-object", "--bucket", "api-bucket", "--key", "greeting.txt")
+    )
+    assert head["ContentType"] == "text/plain"
+    assert head["Metadata"]["purpose"] == "test"
+    assert head["Metadata"]["cid"].startswith("bafk")
+    out = tmp_path / "out.txt"
+    got = json.loads(
+        _aws(
+            gateway,
+            tmp_path,
+            "s3api",
+            "get-object",
+            "--bucket",
+            "api-bucket",
+            "--key",
+            "greeting.txt",
+            "--range",
+            "bytes=0-4",
+            str(out),
+        )
+    )
+    assert got["ContentRange"] == "bytes 0-4/16"
+    assert out.read_text() == "hello"
+    location = json.loads(_aws(gateway, tmp_path, "s3api", "get-bucket-location", "--bucket", "api-bucket"))
+    assert location["LocationConstraint"] is None
+    url = _aws(gateway, tmp_path, "s3", "presign", "s3://api-bucket/greeting.txt", "--expires-in", "60").strip()
+    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - loopback URL made by the test
+        assert response.read() == b"hello from s3api"
+    _aws(gateway, tmp_path, "s3api", "delete-object", "--bucket", "api-bucket", "--key", "greeting.txt")
+    _aws(gateway, tmp_path, "s3api", "delete-bucket", "--bucket", "api-bucket")
