@@ -14,6 +14,7 @@ from appliance.errors import ConfigError
 __all__ = ["Credentials", "Identity", "load_or_create_root"]
 
 _AK_ALPHABET = string.ascii_uppercase + string.digits
+_SK_ALPHABET = string.ascii_letters + string.digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,8 @@ class Credentials:
 
 def _generate() -> Credentials:
     access = "S3IPFS" + "".join(secrets.choice(_AK_ALPHABET) for _ in range(14))
-    secret = secrets.token_urlsafe(30)[:40]
+    # Letters and digits only: safe to paste into shells, config files and command-line flags.
+    secret = "".join(secrets.choice(_SK_ALPHABET) for _ in range(40))
     return Credentials(access, secret)
 
 
