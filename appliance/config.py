@@ -16,6 +16,7 @@ __all__ = [
     "AdminConfig",
     "AppConfig",
     "AuthConfig",
+    "CacheConfig",
     "IpfsConfig",
     "MetadataConfig",
     "ObjectsConfig",
@@ -103,6 +104,13 @@ class ObjectsConfig(_Section):
     unpin_interval_seconds: float = Field(default=5.0, gt=0)
 
 
+class CacheConfig(_Section):
+    """L1 memory cache of small objects, per worker process (content is immutable: never stale)."""
+
+    memory_bytes: int = Field(default=64 * 1024**2, ge=0, description="0 disables the cache")
+    max_object_bytes: int = Field(default=1024**2, ge=0)
+
+
 class AuthConfig(_Section):
     """Request authentication."""
 
@@ -122,6 +130,7 @@ class AppConfig(_Section):
     metadata: MetadataConfig = MetadataConfig()
     objects: ObjectsConfig = ObjectsConfig()
     auth: AuthConfig = AuthConfig()
+    cache: CacheConfig = CacheConfig()
 
     @property
     def meta_path(self) -> Path:

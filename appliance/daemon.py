@@ -31,6 +31,8 @@ from quart import Quart
 
 from appliance.api.admin.app import AdminState, create_admin_app
 from appliance.api.s3.app import S3Services, create_app
+from appliance.cache.memory import CachingContentStore, MemoryCache
+from appliance.components import ContentStore
 from appliance.config import AppConfig
 from appliance.errors import ConfigError, S3IpfsError
 from appliance.ipfsconn.kubo import KuboClient
@@ -149,9 +151,12 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
     _stop_on_signals(stop)
     store = LmdbMetadataStore(config.meta_path, map_size=config.metadata.map_size)
     kubo = _kubo(config)
+    content: ContentStore = kubo
+    if config.cache.memory_bytes and config.cache.max_object_bytes:
+        content = CachingContentStore(kubo, MemoryCache(config.cache.memory_bytes, config.cache.max_object_bytes))
     try:
         services = S3Services(
-            objects=ObjectService(store, kubo, unpin_grace=config.objects.unpin_grace_seconds),
+            objects=ObjectService(store, content, unpin_grace=config.objects.unpin_grace_seconds),
             buckets=BucketService(store, default_region=config.s3.region),
             identity=Identity([creds]),
             s3=config.s3,

@@ -19,6 +19,8 @@ from hypercorn.config import Config as HyperConfig
 
 from appliance.api.s3.app import create_app
 from appliance.api.s3.context import S3Services
+from appliance.cache.memory import CachingContentStore, MemoryCache
+from appliance.components import ContentStore
 from appliance.config import AuthConfig, S3Config
 from appliance.ipfsconn.kubo import KuboClient
 from appliance.service.buckets import BucketService
@@ -65,6 +67,7 @@ def running_gateway(
     s3: S3Config | None = None,
     unpin_grace: float = 300.0,
     ipfs_timeout: float = 30.0,
+    cache_bytes: int = 0,
 ) -> Iterator[ThreadedGateway]:
     """Serve the S3 app on a free port for the duration of the block."""
     (port,) = free_ports(1)
@@ -80,8 +83,11 @@ def running_gateway(
 
     async def main() -> None:
         kubo = KuboClient(api_url, timeout=ipfs_timeout, connect_timeout=1.0)
+        content: ContentStore = (
+            CachingContentStore(kubo, MemoryCache(cache_bytes, 1024 * 1024)) if cache_bytes else kubo
+        )
         services = S3Services(
-            objects=ObjectService(store, kubo, unpin_grace=unpin_grace, clock=clock),
+            objects=ObjectService(store, content, unpin_grace=unpin_grace, clock=clock),
             buckets=BucketService(store, default_region=s3.region, clock=clock),
             identity=Identity([Credentials(ACCESS_KEY, SECRET_KEY)]),
             s3=s3,

@@ -42,3 +42,20 @@ def test_ipfs_down_and_back(tmp_path: Path) -> None:
             assert s3.get_object(Bucket="flaky", Key="during")["Body"].read() == b"after recovery"
     finally:
         stop_nodes([node])
+
+
+def test_memory_cache_serves_small_objects_while_ipfs_is_down(tmp_path: Path) -> None:
+    node = start_local_node(tmp_path, "cached")
+    try:
+        with running_gateway(tmp_path, node.api_url, ipfs_timeout=5.0, cache_bytes=8 * 1024 * 1024) as gw:
+            s3 = gw.client()
+            s3.create_bucket(Bucket="cached")
+            s3.put_object(Bucket="cached", Key="small", Body=b"s" * 1000)
+            s3.put_object(Bucket="cached", Key="large", Body=b"L" * (2 * 1024 * 1024))
+            node.stop()
+            assert s3.get_object(Bucket="cached", Key="small")["Body"].read() == b"s" * 1000
+            with pytest.raises(ClientError) as exc:
+                s3.get_object(Bucket="cached", Key="large")
+            assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    finally:
+        stop_nodes([node])

@@ -1,0 +1,1 @@
+"""Caches of immutable content, keyed by CID (never stale: a CID names exactly one byte string)."""
