@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
-from appliance.model import AddedContent, BucketMeta, ListPage, ObjectMeta, PutOutcome
+from appliance.model import AddedContent, BucketMeta, ListPage, ObjectMeta, PartMeta, PutOutcome, UploadMeta
 
 __all__ = ["ContentStore", "MetadataStore", "ObjectBody"]
 
@@ -41,6 +41,11 @@ class ContentStore(Protocol):
 
     def cat(self, cid: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """Stream the file's bytes from `offset`, `length` bytes (None: to the end)."""
+        ...
+
+    async def compose(self, parts: Sequence[tuple[str, int]], *, pin: bool = True) -> str:
+        """One UnixFS file whose root links the given (cid, size) files in order, without moving their data;
+        pinned recursively when `pin`. Returns the root CID."""
         ...
 
     async def pin(self, cid: str) -> None:
@@ -142,6 +147,38 @@ class MetadataStore(Protocol):
 
     def unpin_queue_depth(self) -> int:
         """Jobs queued or in flight."""
+        ...
+
+    def create_upload(self, upload: UploadMeta) -> None:
+        """Record a new multipart upload; NoSuchBucket if the bucket is gone."""
+        ...
+
+    def get_upload(self, upload_id: str) -> UploadMeta | None:
+        """The upload in progress, or None."""
+        ...
+
+    def put_part(self, upload_id: str, part: PartMeta, *, unpin_grace: float, now: float) -> bool:
+        """Record (or replace) a part and reference its CID; True if the CID must be re-pinned. NoSuchUpload."""
+        ...
+
+    def list_parts(self, upload_id: str, *, after: int = 0, limit: int = 10_000) -> list[PartMeta]:
+        """Parts numbered above `after`, in order, at most `limit`. NoSuchUpload."""
+        ...
+
+    def list_uploads(self, bucket: str) -> list[UploadMeta]:
+        """Every upload in progress in the bucket. NoSuchBucket."""
+        ...
+
+    def uploads_initiated_before(self, cutoff: float, limit: int = 100) -> list[UploadMeta]:
+        """Uploads started before `cutoff` (abandoned-upload cleanup)."""
+        ...
+
+    def complete_upload(self, upload_id: str, meta: ObjectMeta, *, unpin_grace: float, now: float) -> PutOutcome:
+        """Commit the completed object, drop the upload and release its parts' references. NoSuchUpload."""
+        ...
+
+    def abort_upload(self, upload_id: str, *, unpin_grace: float, now: float) -> UploadMeta:
+        """Drop the upload and release its parts' references. NoSuchUpload."""
         ...
 
     def schema_version(self) -> int:

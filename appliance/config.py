@@ -102,6 +102,9 @@ class ObjectsConfig(_Section):
 
     unpin_grace_seconds: float = Field(default=300.0, ge=0)
     unpin_interval_seconds: float = Field(default=5.0, gt=0)
+    # Multipart uploads neither completed nor aborted within this time are aborted and their parts released.
+    abandoned_upload_seconds: float = Field(default=7 * 86400.0, gt=0)
+    abandoned_check_interval_seconds: float = Field(default=3600.0, gt=0)
 
 
 class CacheConfig(_Section):

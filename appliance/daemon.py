@@ -38,6 +38,7 @@ from appliance.errors import ConfigError, S3IpfsError
 from appliance.ipfsconn.kubo import KuboClient
 from appliance.service.buckets import BucketService
 from appliance.service.identity import Credentials, Identity, load_or_create_root
+from appliance.service.multipart import MultipartService
 from appliance.service.objects import ObjectService
 from appliance.service.unpinner import Unpinner
 from appliance.state.lmdb_store import LmdbMetadataStore
@@ -157,6 +158,7 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
     try:
         services = S3Services(
             objects=ObjectService(store, content, unpin_grace=config.objects.unpin_grace_seconds),
+            multipart=MultipartService(store, content, unpin_grace=config.objects.unpin_grace_seconds),
             buckets=BucketService(store, default_region=config.s3.region),
             identity=Identity([creds]),
             s3=config.s3,
@@ -303,6 +305,17 @@ async def _serve_admin(app: Quart, sockets: list[socket.socket], stop: asyncio.E
     await serve(app, hc, shutdown_trigger=stop.wait)
 
 
+async def _every(interval: float, job: Callable[[], Awaitable[object]], stop: asyncio.Event) -> None:
+    """Run `job` now and then every `interval` seconds until `stop`; a failing run is logged, never fatal."""
+    while not stop.is_set():
+        try:
+            await job()
+        except Exception:
+            log.exception("periodic job failed; will retry")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
 async def _main(
     config: AppConfig, creds: Credentials, s3_sockets: list[socket.socket], admin_sockets: list[socket.socket]
 ) -> int:
@@ -333,6 +346,17 @@ async def _main(
         admin_stop = asyncio.Event()
         tasks.append(asyncio.create_task(_serve_admin(admin_app, admin_sockets, admin_stop), name="admin"))
         tasks.append(asyncio.create_task(unpinner.run_forever(stop), name="unpinner"))
+        multipart = MultipartService(store, kubo, unpin_grace=config.objects.unpin_grace_seconds)
+        tasks.append(
+            asyncio.create_task(
+                _every(
+                    config.objects.abandoned_check_interval_seconds,
+                    lambda: multipart.abort_abandoned(config.objects.abandoned_upload_seconds),
+                    stop,
+                ),
+                name="abandoned-uploads",
+            )
+        )
         tasks.append(asyncio.create_task(workers.supervise(stop, notify), name="supervisor"))
 
         def _ended(task: asyncio.Task[None]) -> None:

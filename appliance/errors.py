@@ -9,6 +9,7 @@ S3IpfsError                      exit 1
 │   ├── InvalidRange, PreconditionFailed, NotModified
 │   ├── BadDigest, InvalidDigest, IncompleteBody, EntityTooLarge, MissingContentLength
 │   ├── MalformedXML, MethodNotAllowed, NotImplementedAction
+│   ├── EntityTooSmall, InvalidPart, InvalidPartOrder
 │   ├── MetadataTooLarge, RequestTimeout, InvalidLocationConstraint, InvalidURI, RequestHeaderSectionTooLarge
 │   └── AuthError
 │       ├── AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch
@@ -35,6 +36,7 @@ __all__ = [
     "BucketNotEmpty",
     "ConfigError",
     "EntityTooLarge",
+    "EntityTooSmall",
     "ExpiredPresignedRequest",
     "IncompleteBody",
     "InvalidAccessKeyId",
@@ -42,6 +44,8 @@ __all__ = [
     "InvalidBucketName",
     "InvalidDigest",
     "InvalidLocationConstraint",
+    "InvalidPart",
+    "InvalidPartOrder",
     "InvalidRange",
     "InvalidRequest",
     "InvalidURI",
@@ -259,3 +263,18 @@ class RequestTimeout(RequestError):
 
 class InvalidLocationConstraint(RequestError):
     default_message = "The specified location-constraint is not valid."
+
+
+class EntityTooSmall(RequestError):
+    default_message = "Your proposed upload is smaller than the minimum allowed object size."
+
+
+class InvalidPart(RequestError):
+    default_message = (
+        "One or more of the specified parts could not be found. The part may not have been uploaded, or the "
+        "specified entity tag may not match the part's entity tag."
+    )
+
+
+class InvalidPartOrder(RequestError):
+    default_message = "The list of parts was not in ascending order. Parts must be ordered by part number."

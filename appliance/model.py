@@ -13,7 +13,9 @@ __all__ = [
     "BucketMeta",
     "ListPage",
     "ObjectMeta",
+    "PartMeta",
     "PutOutcome",
+    "UploadMeta",
     "validate_bucket_name",
     "validate_key",
 ]
@@ -77,12 +79,40 @@ class ObjectMeta:
     headers: tuple[tuple[str, str], ...] = ()
     checksums: tuple[tuple[str, str], ...] = ()  # (algorithm, base64 value)
     owner: str = ""
+    parts: tuple[int, ...] = ()  # part sizes of an object completed from a multipart upload
 
     def __post_init__(self) -> None:
         if self.size < 0:
             raise ValueError("size must be >= 0")
         if not self.cid:
             raise ValueError("cid must be set")
+
+
+@dataclass(frozen=True, slots=True)
+class UploadMeta:
+    """A multipart upload in progress."""
+
+    upload_id: str
+    bucket: str
+    key: str
+    initiated: float
+    content_type: str = "binary/octet-stream"
+    user_meta: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    owner: str = ""
+    checksum_algorithm: str = ""  # declared at CreateMultipartUpload (lower case), or ""
+
+
+@dataclass(frozen=True, slots=True)
+class PartMeta:
+    """One uploaded part: its own UnixFS file in IPFS."""
+
+    part_number: int
+    cid: str
+    size: int
+    etag: str  # hex MD5 of the part
+    last_modified: float
+    checksums: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

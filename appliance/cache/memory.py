@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Sequence
 
 from appliance.components import ContentStore
 from appliance.model import AddedContent
@@ -109,6 +109,9 @@ class CachingContentStore:
         data = b"".join(parts)
         if len(data) == key[2]:
             self._cache.put(key, data)
+
+    async def compose(self, parts: Sequence[tuple[str, int]], *, pin: bool = True) -> str:
+        return await self._inner.compose(parts, pin=pin)
 
     async def pin(self, cid: str) -> None:
         await self._inner.pin(cid)

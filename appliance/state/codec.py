@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from appliance.errors import BackendError
-from appliance.model import BucketMeta, ObjectMeta
+from appliance.model import BucketMeta, ObjectMeta, PartMeta, UploadMeta
 from appliance.state import keys
 
 __all__ = [
@@ -25,11 +25,15 @@ __all__ = [
     "decode_group",
     "decode_job",
     "decode_object",
+    "decode_part",
+    "decode_upload",
     "decode_time",
     "encode_bucket",
     "encode_group",
     "encode_job",
     "encode_object",
+    "encode_part",
+    "encode_upload",
     "encode_time",
     "get_job",
     "remember_unpinned",
@@ -88,13 +92,16 @@ def object_to_row(meta: ObjectMeta) -> list[Any]:
         meta.headers,
         meta.checksums,
         meta.owner,
+        *([list(meta.parts)] if meta.parts else []),
     ]
 
 
 def object_from_row(bucket: str, key: str, row: list[Any]) -> ObjectMeta:
     """The object described by a decoded row."""
     try:
-        cid, size, etag, last_modified, content_type, user_meta, headers, checksums, owner = row
+        cid, size, etag, last_modified, content_type, user_meta, headers, checksums, owner, *rest = row
+        if len(rest) > 1:
+            raise ValueError(f"{len(row)} fields")
         return ObjectMeta(
             bucket=bucket,
             key=key,
@@ -107,6 +114,7 @@ def object_from_row(bucket: str, key: str, row: list[Any]) -> ObjectMeta:
             headers=_pairs(headers),
             checksums=_pairs(checksums),
             owner=owner,
+            parts=tuple(rest[0]) if rest else (),
         )
     except (ValueError, TypeError) as exc:
         raise BackendError(f"corrupt object row for {bucket}/{key[:200]} in the metadata store: {exc}") from exc
@@ -280,3 +288,49 @@ def take_unpinned(txn: Any, dbs: keys.Dbs, cid: str) -> bool:
         return False
     txn.delete(keys.due_key(decode_time(raw), cid), db=dbs.unpinned_expiry)
     return True
+
+
+def encode_upload(upload: UploadMeta) -> bytes:
+    """The uploads-db value of a multipart upload (the key is its id)."""
+    return _dumps(
+        [
+            upload.bucket,
+            upload.key,
+            upload.initiated,
+            upload.content_type,
+            upload.user_meta,
+            upload.headers,
+            upload.owner,
+            upload.checksum_algorithm,
+        ]
+    )
+
+
+def decode_upload(upload_id: str, raw: bytes) -> UploadMeta:
+    try:
+        bucket, key, initiated, content_type, user_meta, headers, owner, algorithm = json.loads(raw)
+        return UploadMeta(
+            upload_id=upload_id,
+            bucket=bucket,
+            key=key,
+            initiated=float(initiated),
+            content_type=content_type,
+            user_meta=_pairs(user_meta),
+            headers=_pairs(headers),
+            owner=owner,
+            checksum_algorithm=algorithm,
+        )
+    except (ValueError, TypeError) as exc:
+        raise BackendError(f"corrupt upload row {upload_id!r} in the metadata store: {exc}") from exc
+
+
+def encode_part(part: PartMeta) -> bytes:
+    return _dumps([part.cid, part.size, part.etag, part.last_modified, part.checksums])
+
+
+def decode_part(part_number: int, raw: bytes) -> PartMeta:
+    try:
+        cid, size, etag, last_modified, checksums = json.loads(raw)
+        return PartMeta(part_number, cid, int(size), etag, float(last_modified), _pairs(checksums))
+    except (ValueError, TypeError) as exc:
+        raise BackendError(f"corrupt part row {part_number} in the metadata store: {exc}") from exc

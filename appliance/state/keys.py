@@ -11,6 +11,12 @@ Named databases (all in one environment):
     unpin_due       due time (8 bytes, ordered) + CID -> b""   (one entry per job)
     unpinned        CID -> time its unpin finished (a tombstone; see LmdbMetadataStore.put_object)
     unpinned_expiry expiry time (8 bytes, ordered) + CID -> b""
+    uploads         upload id (ASCII) -> multipart upload row                      (schema 2)
+    upload_index    bucket UTF-8 + NUL + upload id -> b""  (a bucket's uploads)      (schema 2)
+    parts           upload id + NUL + part number (4 bytes, big-endian) -> part row (schema 2)
+
+A part's CID is referenced in cid_refs by PART_REF_MARK + upload id + NUL + part number, so a part being
+uploaded counts in the CID's refcount like an object does, and objects_by_cid skips it.
 
 An object id is bucket UTF-8 + b"\\x00" + key UTF-8, so one bucket's keys are contiguous and in UTF-8
 byte order (S3 listing order). LMDB keys are at most 511 bytes but an id may reach 1088 bytes, so an
@@ -32,6 +38,7 @@ __all__ = [
     "DIRECT_MAX",
     "GROUP_MARK",
     "LONG_REF_MARK",
+    "PART_REF_MARK",
     "SCHEMA_VERSION_KEY",
     "Dbs",
     "bucket_key",
@@ -39,6 +46,10 @@ __all__ = [
     "due_key",
     "is_group_key",
     "long_name_key",
+    "part_key",
+    "part_number_of",
+    "part_ref",
+    "upload_index_key",
     "object_id",
     "pack_time",
     "prefix_successor",
@@ -53,6 +64,7 @@ LMDB_MAX_KEY = 511  # MDB_MAXKEYSIZE of the bundled liblmdb; checked when the st
 DIRECT_MAX = LMDB_MAX_KEY - 1
 GROUP_MARK = b"\x01"
 LONG_REF_MARK = b"\xff"  # never the first byte of an object id (bucket names are ASCII)
+PART_REF_MARK = b"\xfe"  # a cid_refs value naming a multipart part, not an object
 SCHEMA_VERSION_KEY = b"schema_version"
 
 # (name, dupsort) for every named database, opened once when the store opens.
@@ -66,6 +78,9 @@ DB_SPECS: tuple[tuple[bytes, bool], ...] = (
     (b"unpin_due", False),
     (b"unpinned", False),
     (b"unpinned_expiry", False),
+    (b"uploads", False),
+    (b"upload_index", False),
+    (b"parts", False),
 )
 
 _TIME = struct.Struct(">Q")
@@ -87,6 +102,9 @@ class Dbs:
     unpin_due: Any
     unpinned: Any
     unpinned_expiry: Any
+    uploads: Any
+    upload_index: Any
+    parts: Any
 
 
 def bucket_key(bucket: str) -> bytes:
@@ -170,3 +188,24 @@ def due_key(when: float, cid: str) -> bytes:
 def split_due_key(key: bytes) -> tuple[float, str]:
     """(time, cid) of a due_key."""
     return unpack_time(key[:8]), key[8:].decode("utf-8")
+
+
+_PART = struct.Struct(">I")
+
+
+def part_key(upload_id: str, part_number: int) -> bytes:
+    """The parts-db key of one part (a cursor over upload id + NUL walks the parts in number order)."""
+    return upload_id.encode("ascii") + b"\x00" + _PART.pack(part_number)
+
+
+def part_number_of(key: bytes) -> int:
+    return int(_PART.unpack(key[-4:])[0])
+
+
+def part_ref(upload_id: str, part_number: int) -> bytes:
+    """The cid_refs value naming a part."""
+    return PART_REF_MARK + upload_id.encode("ascii") + b"\x00" + str(part_number).encode("ascii")
+
+
+def upload_index_key(bucket: str, upload_id: str) -> bytes:
+    return bucket.encode("utf-8") + b"\x00" + upload_id.encode("ascii")

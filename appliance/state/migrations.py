@@ -23,7 +23,12 @@ def _initial(txn: Any, dbs: Dbs) -> None:
     so a fresh store has nothing to convert."""
 
 
-MIGRATIONS: tuple[tuple[int, Migration], ...] = ((1, _initial),)
+def _multipart(txn: Any, dbs: Dbs) -> None:
+    """Version 2: multipart uploads (uploads, upload_index, parts). The databases are created when the store
+    opens and start empty, so existing rows need no change."""
+
+
+MIGRATIONS: tuple[tuple[int, Migration], ...] = ((1, _initial), (2, _multipart))
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
 

@@ -25,6 +25,7 @@ from appliance.config import AuthConfig, S3Config
 from appliance.ipfsconn.kubo import KuboClient
 from appliance.service.buckets import BucketService
 from appliance.service.identity import Credentials, Identity
+from appliance.service.multipart import MultipartService
 from appliance.service.objects import ObjectService
 from appliance.state.lmdb_store import LmdbMetadataStore
 from tests.support.nodes import free_ports
@@ -68,6 +69,7 @@ def running_gateway(
     unpin_grace: float = 300.0,
     ipfs_timeout: float = 30.0,
     cache_bytes: int = 0,
+    min_part_size: int = 5 * 1024 * 1024,
 ) -> Iterator[ThreadedGateway]:
     """Serve the S3 app on a free port for the duration of the block."""
     (port,) = free_ports(1)
@@ -88,6 +90,9 @@ def running_gateway(
         )
         services = S3Services(
             objects=ObjectService(store, content, unpin_grace=unpin_grace, clock=clock),
+            multipart=MultipartService(
+                store, content, unpin_grace=unpin_grace, min_part_size=min_part_size, clock=clock
+            ),
             buckets=BucketService(store, default_region=s3.region, clock=clock),
             identity=Identity([Credentials(ACCESS_KEY, SECRET_KEY)]),
             s3=s3,

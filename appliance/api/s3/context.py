@@ -14,6 +14,7 @@ from appliance.config import AuthConfig, S3Config
 from appliance.errors import RequestTimeout
 from appliance.service.buckets import BucketService
 from appliance.service.identity import Identity
+from appliance.service.multipart import MultipartService
 from appliance.service.objects import ObjectService
 
 __all__ = ["RequestContext", "S3Services", "timed"]
@@ -25,6 +26,7 @@ class S3Services:
 
     objects: ObjectService
     buckets: BucketService
+    multipart: MultipartService
     identity: Identity
     s3: S3Config
     auth: AuthConfig

@@ -64,6 +64,12 @@ _TABLE: dict[tuple[str, str, frozenset[str]], str] = {
     (_OBJECT, "GET", frozenset()): "GetObject",
     (_OBJECT, "HEAD", frozenset()): "HeadObject",
     (_OBJECT, "DELETE", frozenset()): "DeleteObject",
+    (_OBJECT, "POST", frozenset({"uploads"})): "CreateMultipartUpload",
+    (_OBJECT, "PUT", frozenset({"partNumber", "uploadId"})): "UploadPart",
+    (_OBJECT, "POST", frozenset({"uploadId"})): "CompleteMultipartUpload",
+    (_OBJECT, "DELETE", frozenset({"uploadId"})): "AbortMultipartUpload",
+    (_OBJECT, "GET", frozenset({"uploadId"})): "ListParts",
+    (_BUCKET, "GET", frozenset({"uploads"})): "ListMultipartUploads",
 }
 
 _METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE"})
@@ -90,6 +96,6 @@ def route(request: S3Request) -> str:
         )
     if action == "ListObjects" and request.arg("list-type") == "2":
         return "ListObjectsV2"
-    if action == "PutObject" and "x-amz-copy-source" in request.headers:
-        raise NotImplementedAction("CopyObject is not implemented yet.")
+    if action in ("PutObject", "UploadPart") and "x-amz-copy-source" in request.headers:
+        raise NotImplementedAction("CopyObject and UploadPartCopy are not implemented yet.")
     return action

@@ -20,6 +20,7 @@ from appliance.errors import BackendUnavailable
 from appliance.model import AddedContent
 from appliance.service.buckets import BucketService
 from appliance.service.identity import Credentials, Identity
+from appliance.service.multipart import MultipartService
 from appliance.service.objects import ObjectService
 from appliance.state.lmdb_store import LmdbMetadataStore
 from tests.support import raw
@@ -64,6 +65,7 @@ def app(tmp_path: Path) -> Any:
     content = MemoryContent()
     services = S3Services(
         objects=ObjectService(store, content, unpin_grace=0),
+        multipart=MultipartService(store, content, unpin_grace=0),
         buckets=BucketService(store, default_region="us-east-1"),
         identity=Identity([Credentials(AK, SK)]),
         s3=S3Config(),

@@ -27,7 +27,7 @@ def stamp(path: Path, value: bytes) -> None:
 def test_fresh_store_is_stamped_current(store_path: Path) -> None:
     store = LmdbMetadataStore(store_path)
     try:
-        assert store.schema_version() == migrations.CURRENT_VERSION == 1
+        assert store.schema_version() == migrations.CURRENT_VERSION == 2
     finally:
         store.close()
 
@@ -39,7 +39,7 @@ def test_reopening_a_current_store_keeps_its_data(store_path: Path) -> None:
     store.close()
     again = LmdbMetadataStore(store_path)
     try:
-        assert again.schema_version() == 1
+        assert again.schema_version() == migrations.CURRENT_VERSION
         assert again.get_object(BUCKET, "k") == make_meta("k")
         assert again.cid_refcount("bafy-a") == 1
     finally:
@@ -80,6 +80,7 @@ def test_readonly_open_of_an_old_store_asks_for_a_writable_open(store_path: Path
 
 def test_migrations_run_in_order_from_the_stamp(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     LmdbMetadataStore(store_path).close()
+    stamp(store_path, b"1")
     ran: list[int] = []
 
     def step(version: int) -> migrations.Migration:
@@ -104,6 +105,7 @@ def test_migrations_run_in_order_from_the_stamp(store_path: Path, monkeypatch: p
 
 def test_a_failing_migration_leaves_the_store_untouched(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     LmdbMetadataStore(store_path).close()
+    stamp(store_path, b"1")
 
     def broken(txn: Any, dbs: Dbs) -> None:
         txn.put(b"half", b"written", db=dbs.meta)
@@ -114,8 +116,26 @@ def test_a_failing_migration_leaves_the_store_untouched(store_path: Path, monkey
     with pytest.raises(ConfigError, match="migration 2"):
         LmdbMetadataStore(store_path)
     monkeypatch.undo()
-    store = LmdbMetadataStore(store_path)
+    env = lmdb.open(str(store_path), max_dbs=32, readonly=True)
     try:
-        assert store.schema_version() == 1
+        with env.begin() as txn:
+            meta = env.open_db(b"meta", txn=txn, create=False)
+            assert txn.get(SCHEMA_VERSION_KEY, db=meta) == b"1"
+            assert txn.get(b"half", db=meta) is None
     finally:
-        store.close()
+        env.close()
+
+
+def test_version_1_store_gains_multipart_and_keeps_its_data(store_path: Path) -> None:
+    store = LmdbMetadataStore(store_path)
+    store.create_bucket(make_bucket())
+    store.put_object(make_meta("k"), unpin_grace=GRACE, now=0.0)
+    store.close()
+    stamp(store_path, b"1")
+    again = LmdbMetadataStore(store_path)
+    try:
+        assert again.schema_version() == 2
+        assert again.get_object(BUCKET, "k") == make_meta("k")
+        assert again.list_uploads(BUCKET) == []
+    finally:
+        again.close()

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from quart import Response
 
 from appliance.api.s3.context import RequestContext
-from appliance.api.s3.handlers import buckets, delete_objects, listing, objects
+from appliance.api.s3.handlers import buckets, delete_objects, listing, multipart, objects
 
 __all__ = ["HANDLERS", "Handler"]
 
@@ -26,4 +26,10 @@ HANDLERS: dict[str, Handler] = {
     "GetObject": objects.get_object,
     "HeadObject": objects.head_object,
     "DeleteObject": objects.delete_object,
+    "CreateMultipartUpload": multipart.create_multipart_upload,
+    "UploadPart": multipart.upload_part,
+    "CompleteMultipartUpload": multipart.complete_multipart_upload,
+    "AbortMultipartUpload": multipart.abort_multipart_upload,
+    "ListParts": multipart.list_parts,
+    "ListMultipartUploads": multipart.list_multipart_uploads,
 }

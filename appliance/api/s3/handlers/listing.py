@@ -15,7 +15,7 @@ from appliance.api.s3.xml import XmlBuilder, iso_date
 from appliance.errors import InvalidArgument
 from appliance.model import ListPage
 
-__all__ = ["list_objects", "list_objects_v2"]
+__all__ = ["encoder", "list_objects", "list_objects_v2"]
 
 MAX_KEYS = 1000
 
@@ -29,7 +29,7 @@ def _max_keys(ctx: RequestContext) -> int:
     return min(int(text), MAX_KEYS)
 
 
-def _encoder(ctx: RequestContext) -> tuple[str | None, Callable[[str], str]]:
+def encoder(ctx: RequestContext) -> tuple[str | None, Callable[[str], str]]:
     encoding = ctx.request.arg("encoding-type")
     if encoding is None:
         return None, _identity
@@ -84,7 +84,7 @@ def _entries(xml: XmlBuilder, page: ListPage, enc: Callable[[str], str], *, owne
 
 
 async def list_objects(ctx: RequestContext) -> Response:
-    encoding, enc = _encoder(ctx)
+    encoding, enc = encoder(ctx)
     max_keys = _max_keys(ctx)
     marker = ctx.request.arg("marker") or ""
     page = await _page(ctx, start_after=marker, max_keys=max_keys)
@@ -103,7 +103,7 @@ async def list_objects(ctx: RequestContext) -> Response:
 
 
 async def list_objects_v2(ctx: RequestContext) -> Response:
-    encoding, enc = _encoder(ctx)
+    encoding, enc = encoder(ctx)
     max_keys = _max_keys(ctx)
     args = ctx.request
     token = args.arg("continuation-token")

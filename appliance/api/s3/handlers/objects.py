@@ -15,7 +15,7 @@ from appliance.errors import MetadataTooLarge, MissingContentLength
 from appliance.model import ObjectMeta
 from appliance.service.objects import PutRequest
 
-__all__ = ["delete_object", "get_object", "head_object", "put_object"]
+__all__ = ["delete_object", "get_object", "head_object", "put_object", "stored_headers", "user_meta"]
 
 MAX_USER_META_BYTES = 2048
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
@@ -44,7 +44,7 @@ def _key(ctx: RequestContext) -> tuple[str, str]:
     return bucket, key
 
 
-def _user_meta(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
+def user_meta(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
     meta = []
     total = 0
     for name, value in headers.items():
@@ -57,7 +57,7 @@ def _user_meta(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(meta))
 
 
-def _stored_headers(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
+def stored_headers(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
     stored = []
     for name in STORED_HEADERS:
         value = headers.get(name)
@@ -97,8 +97,8 @@ async def put_object(ctx: RequestContext) -> Response:
         bucket=bucket,
         key=key,
         content_type=headers.get("content-type") or DEFAULT_CONTENT_TYPE,
-        user_meta=_user_meta(headers),
-        headers=_stored_headers(headers),
+        user_meta=user_meta(headers),
+        headers=stored_headers(headers),
         owner=ctx.services.identity.owner_of(ctx.auth.access_key),
     )
     body = ctx.verified_body(ctx.services.s3.max_single_put_bytes)

@@ -1,0 +1,204 @@
+"""Multipart uploads: each part is its own UnixFS file in IPFS; Complete links the parts under one root (no data is
+moved) and commits the object in one metadata transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from appliance.components import ContentStore, MetadataStore, ObjectBody
+from appliance.errors import (
+    EntityTooSmall,
+    InvalidArgument,
+    InvalidPart,
+    InvalidPartOrder,
+    NoSuchBucket,
+    NoSuchUpload,
+)
+from appliance.model import ObjectMeta, PartMeta, UploadMeta, validate_key
+
+__all__ = ["MAX_PARTS", "MIN_PART_SIZE", "CompletedPart", "MultipartService"]
+
+log = logging.getLogger(__name__)
+
+MAX_PARTS = 10_000
+MIN_PART_SIZE = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedPart:
+    """One <Part> of a CompleteMultipartUpload request."""
+
+    part_number: int
+    etag: str  # without quotes
+
+
+def parse_part_number(text: str | None) -> int:
+    """A partNumber query value: 1..10000, else InvalidArgument."""
+    if text is None or not text.isascii() or not text.isdigit() or len(text) > 5 or not 1 <= int(text) <= MAX_PARTS:
+        raise InvalidArgument(f"Part number must be an integer between 1 and {MAX_PARTS}, inclusive.")
+    return int(text)
+
+
+class MultipartService:
+    """Create, upload parts, complete, abort and list multipart uploads."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        content: ContentStore,
+        *,
+        unpin_grace: float,
+        min_part_size: int = MIN_PART_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._content = content
+        self._grace = unpin_grace
+        self._min_part = min_part_size
+        self._clock = clock
+
+    async def create(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str,
+        user_meta: tuple[tuple[str, str], ...] = (),
+        headers: tuple[tuple[str, str], ...] = (),
+        owner: str = "",
+        checksum_algorithm: str = "",
+    ) -> UploadMeta:
+        validate_key(key)
+        upload = UploadMeta(
+            upload_id=secrets.token_hex(16),
+            bucket=bucket,
+            key=key,
+            initiated=self._clock(),
+            content_type=content_type,
+            user_meta=user_meta,
+            headers=headers,
+            owner=owner,
+            checksum_algorithm=checksum_algorithm,
+        )
+        await asyncio.to_thread(self._store.create_upload, upload)
+        return upload
+
+    async def get(self, bucket: str, key: str, upload_id: str) -> UploadMeta:
+        """The upload, checked against the bucket and key of the request; NoSuchUpload / NoSuchBucket."""
+        upload = await asyncio.to_thread(self._store.get_upload, upload_id)
+        if upload is None or upload.bucket != bucket or upload.key != key:
+            if await asyncio.to_thread(self._store.get_bucket, bucket) is None:
+                raise NoSuchBucket(f"The specified bucket does not exist: {bucket[:80]}")
+            raise NoSuchUpload()
+        return upload
+
+    async def upload_part(self, upload: UploadMeta, part_number: int, body: ObjectBody) -> PartMeta:
+        """Add the verified part body (pinned) and record it; on failure nothing is recorded."""
+        added = await self._content.add(aiter(body), pin=True)
+        part = PartMeta(
+            part_number=part_number,
+            cid=added.cid,
+            size=body.size,
+            etag=body.md5_hex,
+            last_modified=self._clock(),
+            checksums=tuple(sorted(body.checksums.items())),
+        )
+        try:
+            repin = await asyncio.to_thread(
+                self._store.put_part, upload.upload_id, part, unpin_grace=self._grace, now=self._clock()
+            )
+        except BaseException:
+            await self._release_quietly(added.cid)
+            raise
+        if repin:
+            await self._content.pin(added.cid)
+        return part
+
+    async def complete(self, upload: UploadMeta, requested: list[CompletedPart]) -> ObjectMeta:
+        """Check the requested parts against the stored ones, link them under one root and commit the object."""
+        if not requested:
+            raise InvalidPart("You must specify at least one part.")
+        numbers = [p.part_number for p in requested]
+        if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
+            raise InvalidPartOrder()
+        stored = {p.part_number: p for p in await asyncio.to_thread(self._store.list_parts, upload.upload_id)}
+        chosen: list[PartMeta] = []
+        for wanted in requested:
+            part = stored.get(wanted.part_number)
+            if part is None or part.etag != wanted.etag.strip('"').lower():
+                raise InvalidPart(f"Part {wanted.part_number} was not uploaded or its ETag does not match.")
+            chosen.append(part)
+        for part in chosen[:-1]:
+            if part.size < self._min_part:
+                raise EntityTooSmall(
+                    f"Part {part.part_number} is {part.size} bytes; every part but the last must be at least "
+                    f"{self._min_part} bytes."
+                )
+        if len(chosen) == 1:
+            cid = chosen[0].cid
+        else:
+            cid = await self._content.compose([(p.cid, p.size) for p in chosen], pin=True)
+        digest = hashlib.md5(usedforsecurity=False)
+        for part in chosen:
+            digest.update(bytes.fromhex(part.etag))
+        meta = ObjectMeta(
+            bucket=upload.bucket,
+            key=upload.key,
+            cid=cid,
+            size=sum(p.size for p in chosen),
+            etag=f"{digest.hexdigest()}-{len(chosen)}",
+            last_modified=self._clock(),
+            content_type=upload.content_type,
+            user_meta=upload.user_meta,
+            headers=upload.headers,
+            checksums=(),
+            owner=upload.owner,
+            parts=tuple(p.size for p in chosen),
+        )
+        try:
+            outcome = await asyncio.to_thread(
+                self._store.complete_upload, upload.upload_id, meta, unpin_grace=self._grace, now=self._clock()
+            )
+        except BaseException:
+            if len(chosen) > 1:
+                await self._release_quietly(cid)
+            raise
+        if outcome.repin_needed:
+            await self._content.pin(cid)
+        return meta
+
+    async def abort(self, upload: UploadMeta) -> None:
+        await asyncio.to_thread(self._store.abort_upload, upload.upload_id, unpin_grace=self._grace, now=self._clock())
+
+    async def list_parts(self, upload: UploadMeta, *, after: int, limit: int) -> list[PartMeta]:
+        return await asyncio.to_thread(self._store.list_parts, upload.upload_id, after=after, limit=limit)
+
+    async def list_uploads(self, bucket: str) -> list[UploadMeta]:
+        uploads = await asyncio.to_thread(self._store.list_uploads, bucket)
+        return sorted(uploads, key=lambda u: (u.key.encode("utf-8"), u.initiated, u.upload_id))
+
+    async def abort_abandoned(self, max_age: float) -> int:
+        """Abort uploads older than `max_age` seconds (their parts are released); returns how many."""
+        done = 0
+        for upload in await asyncio.to_thread(self._store.uploads_initiated_before, self._clock() - max_age):
+            try:
+                await self.abort(upload)
+            except NoSuchUpload:
+                continue  # completed or aborted meanwhile
+            log.info("aborted abandoned multipart upload %s of %s/%s", upload.upload_id, upload.bucket, upload.key)
+            done += 1
+        return done
+
+    async def _release_quietly(self, cid: str) -> None:
+        try:
+            await asyncio.shield(
+                asyncio.to_thread(self._store.release_if_unreferenced, cid, unpin_grace=self._grace, now=self._clock())
+            )
+        except Exception:
+            log.exception("could not queue the release of unreferenced cid %s", cid)
