@@ -8,7 +8,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from appliance.components import ContentStore, MetadataStore, ObjectBody
@@ -36,6 +36,27 @@ class CompletedPart:
 
     part_number: int
     etag: str  # without quotes
+
+
+class _Measured:
+    """An ObjectBody over already-trusted bytes (read back from IPFS): counts and hashes them as they pass."""
+
+    def __init__(self, source: AsyncIterator[bytes]) -> None:
+        self._source = source
+        self.size = 0
+        self.md5_hex = ""
+        self.checksums: dict[str, str] = {}
+
+    async def _run(self) -> AsyncIterator[bytes]:
+        digest = hashlib.md5(usedforsecurity=False)
+        async for piece in self._source:
+            self.size += len(piece)
+            digest.update(piece)
+            yield piece
+        self.md5_hex = digest.hexdigest()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._run()
 
 
 def parse_part_number(text: str | None) -> int:
@@ -119,6 +140,20 @@ class MultipartService:
         if repin:
             await self._content.pin(added.cid)
         return part
+
+    async def add_existing_part(self, upload: UploadMeta, part_number: int, source: ObjectMeta) -> PartMeta:
+        """A part that is the whole of an existing plain object: its CID and MD5 are reused, no data moves."""
+        part = PartMeta(part_number, source.cid, source.size, source.etag, self._clock(), source.checksums)
+        repin = await asyncio.to_thread(
+            self._store.put_part, upload.upload_id, part, unpin_grace=self._grace, now=self._clock()
+        )
+        if repin:
+            await self._content.pin(part.cid)
+        return part
+
+    async def upload_part_from(self, upload: UploadMeta, part_number: int, data: AsyncIterator[bytes]) -> PartMeta:
+        """A part made of bytes read from IPFS (a range of another object): added as a new file."""
+        return await self.upload_part(upload, part_number, _Measured(data))
 
     async def complete(self, upload: UploadMeta, requested: list[CompletedPart]) -> ObjectMeta:
         """Check the requested parts against the stored ones, link them under one root and commit the object."""

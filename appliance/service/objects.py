@@ -87,6 +87,38 @@ class ObjectService:
             await self._content.pin(added.cid)
         return meta
 
+    async def copy_object(
+        self,
+        source: ObjectMeta,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str,
+        user_meta: tuple[tuple[str, str], ...],
+        headers: tuple[tuple[str, str], ...],
+        owner: str,
+    ) -> ObjectMeta:
+        """A new row referencing the source's CID: no data moves, the refcount keeps the content pinned."""
+        validate_key(key)
+        meta = ObjectMeta(
+            bucket=bucket,
+            key=key,
+            cid=source.cid,
+            size=source.size,
+            etag=source.etag,
+            last_modified=self._clock(),
+            content_type=content_type,
+            user_meta=user_meta,
+            headers=headers,
+            checksums=source.checksums,
+            owner=owner,
+            parts=source.parts,
+        )
+        outcome = await asyncio.to_thread(self._store.put_object, meta, unpin_grace=self._grace, now=self._clock())
+        if outcome.repin_needed:
+            await self._content.pin(meta.cid)
+        return meta
+
     async def _release_quietly(self, cid: str) -> None:
         try:
             await asyncio.shield(

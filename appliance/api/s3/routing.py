@@ -96,6 +96,8 @@ def route(request: S3Request) -> str:
         )
     if action == "ListObjects" and request.arg("list-type") == "2":
         return "ListObjectsV2"
-    if action in ("PutObject", "UploadPart") and "x-amz-copy-source" in request.headers:
-        raise NotImplementedAction("CopyObject and UploadPartCopy are not implemented yet.")
+    if action == "PutObject" and "x-amz-copy-source" in request.headers:
+        return "CopyObject"
+    if action == "UploadPart" and "x-amz-copy-source" in request.headers:
+        return "UploadPartCopy"
     return action

@@ -93,7 +93,16 @@ def test_delete_objects_quiet_and_verbose(raw_s3: Raw, s3: Any, bucket: str) -> 
         ("PATCH", "/{b}/keep", [], {}, 405, "MethodNotAllowed"),
         ("PUT", "/{b}/keep", [("tagging", "")], {}, 501, "NotImplemented"),
         ("GET", "/{b}", [("versioning", "")], {}, 501, "NotImplemented"),
-        ("PUT", "/{b}/copy", [], {"x-amz-copy-source": "/{b}/keep"}, 501, "NotImplemented"),
+        ("PUT", "/{b}/copy", [], {"x-amz-copy-source": "/{b}/missing"}, 404, "NoSuchKey"),
+        ("PUT", "/{b}/copy", [], {"x-amz-copy-source": "nobucketslash"}, 400, "InvalidArgument"),
+        (
+            "PUT",
+            "/{b}/copy",
+            [],
+            {"x-amz-copy-source": "/{b}/keep", "x-amz-metadata-directive": "MOVE"},
+            400,
+            "InvalidArgument",
+        ),
         ("PUT", "/{b}/" + "k" * 1025, [], {}, 400, "KeyTooLongError"),
         ("PUT", "/{b}/keep", [], {"x-amz-checksum-crc32": "not base64"}, 400, "InvalidRequest"),
         (

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from quart import Response
 
 from appliance.api.s3.context import RequestContext
-from appliance.api.s3.handlers import buckets, delete_objects, listing, multipart, objects
+from appliance.api.s3.handlers import buckets, copy, delete_objects, listing, multipart, objects
 
 __all__ = ["HANDLERS", "Handler"]
 
@@ -32,4 +32,6 @@ HANDLERS: dict[str, Handler] = {
     "AbortMultipartUpload": multipart.abort_multipart_upload,
     "ListParts": multipart.list_parts,
     "ListMultipartUploads": multipart.list_multipart_uploads,
+    "CopyObject": copy.copy_object,
+    "UploadPartCopy": copy.upload_part_copy,
 }

@@ -37,6 +37,12 @@ def _route(method: str, path: bytes, query: bytes = b"", headers: list[tuple[byt
         ("GET", b"/b/k", b"response-content-type=x", "GetObject"),
         ("HEAD", b"/b/k", b"", "HeadObject"),
         ("DELETE", b"/b/k", b"", "DeleteObject"),
+        ("POST", b"/b/k", b"uploads", "CreateMultipartUpload"),
+        ("PUT", b"/b/k", b"partNumber=1&uploadId=x", "UploadPart"),
+        ("POST", b"/b/k", b"uploadId=x", "CompleteMultipartUpload"),
+        ("DELETE", b"/b/k", b"uploadId=x", "AbortMultipartUpload"),
+        ("GET", b"/b/k", b"uploadId=x", "ListParts"),
+        ("GET", b"/b", b"uploads", "ListMultipartUploads"),
     ],
 )
 def test_routes(method: str, path: bytes, query: bytes, action: str) -> None:
@@ -48,8 +54,6 @@ def test_routes(method: str, path: bytes, query: bytes, action: str) -> None:
     [
         ("GET", b"/b", b"versioning"),
         ("PUT", b"/b/k", b"tagging"),
-        ("POST", b"/b/k", b"uploads"),
-        ("PUT", b"/b/k", b"partNumber=1&uploadId=x"),
         ("GET", b"/b", b"location&acl"),
         ("POST", b"/b/k", b""),
     ],
@@ -59,9 +63,10 @@ def test_not_implemented(method: str, path: bytes, query: bytes) -> None:
         _route(method, path, query)
 
 
-def test_copy_is_not_implemented_yet() -> None:
-    with pytest.raises(NotImplementedAction):
-        _route("PUT", b"/b/k", headers=[(b"x-amz-copy-source", b"/a/b")])
+def test_copy_actions() -> None:
+    assert _route("PUT", b"/b/k", headers=[(b"x-amz-copy-source", b"/a/b")]) == "CopyObject"
+    copy_part = [(b"x-amz-copy-source", b"/a/b")]
+    assert _route("PUT", b"/b/k", b"partNumber=1&uploadId=u", headers=copy_part) == "UploadPartCopy"
 
 
 @pytest.mark.parametrize(

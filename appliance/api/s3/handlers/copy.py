@@ -1,0 +1,112 @@
+"""CopyObject and UploadPartCopy: a copy references the same CID (no data moves) unless a byte range is asked for."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from quart import Response
+
+from appliance.api.s3.conditions import check_conditions, parse_range
+from appliance.api.s3.context import RequestContext
+from appliance.api.s3.handlers.objects import stored_headers, user_meta
+from appliance.api.s3.render import xml_response
+from appliance.api.s3.xml import XmlBuilder, iso_date
+from appliance.errors import InvalidArgument, InvalidRange, InvalidRequest, NotModified, PreconditionFailed
+from appliance.model import ObjectMeta
+from appliance.service.multipart import parse_part_number
+
+__all__ = ["copy_object", "parse_copy_source", "upload_part_copy"]
+
+_COPY_CONDITIONS = {
+    "x-amz-copy-source-if-match": "if-match",
+    "x-amz-copy-source-if-none-match": "if-none-match",
+    "x-amz-copy-source-if-modified-since": "if-modified-since",
+    "x-amz-copy-source-if-unmodified-since": "if-unmodified-since",
+}
+
+
+def parse_copy_source(value: str) -> tuple[str, str]:
+    """(bucket, key) of an x-amz-copy-source header: '/bucket/key' or 'bucket/key', URL-encoded, optionally with
+    '?versionId=null' (the only version there is until versioning lands)."""
+    path, _, query = value.strip().partition("?")
+    if query and query not in ("versionId=null", ""):
+        raise InvalidArgument("Invalid version id specified")
+    decoded = unquote(path, errors="strict").removeprefix("/")
+    bucket, sep, key = decoded.partition("/")
+    if not sep or not bucket or not key:
+        raise InvalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+    return bucket, key
+
+
+async def _source(ctx: RequestContext) -> ObjectMeta:
+    try:
+        bucket, key = parse_copy_source(ctx.request.header("x-amz-copy-source"))
+    except UnicodeDecodeError:
+        raise InvalidArgument("Copy Source is not valid UTF-8.") from None
+    meta = await ctx.services.objects.head_object(bucket, key)
+    wanted = {
+        plain: ctx.request.headers[name] for name, plain in _COPY_CONDITIONS.items() if name in ctx.request.headers
+    }
+    try:
+        check_conditions(wanted, etag=meta.etag, last_modified=meta.last_modified, now=ctx.services.clock())
+    except NotModified:
+        raise PreconditionFailed("At least one of the pre-conditions you specified did not hold.") from None
+    return meta
+
+
+async def copy_object(ctx: RequestContext) -> Response:
+    bucket, key = ctx.request.bucket, ctx.request.key
+    assert bucket is not None and key is not None
+    source = await _source(ctx)
+    headers = ctx.request.headers
+    directive = headers.get("x-amz-metadata-directive", "COPY").strip().upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise InvalidArgument(f"Unknown metadata directive {directive[:20]!r}.")
+    if (source.bucket, source.key) == (bucket, key) and directive == "COPY":
+        raise InvalidRequest(
+            "This copy request is illegal because it is trying to copy an object to itself without changing the "
+            "object's metadata, storage class, website redirect location or encryption attributes."
+        )
+    if directive == "REPLACE":
+        content_type = headers.get("content-type") or "binary/octet-stream"
+        meta_pairs, stored = user_meta(headers), stored_headers(headers)
+    else:
+        content_type, meta_pairs, stored = source.content_type, source.user_meta, source.headers
+    owner = ctx.services.identity.owner_of(ctx.auth.access_key)
+    copied = await ctx.services.objects.copy_object(
+        source, bucket, key, content_type=content_type, user_meta=meta_pairs, headers=stored, owner=owner
+    )
+    xml = XmlBuilder("CopyObjectResult")
+    xml.leaf("ETag", f'"{copied.etag}"').leaf("LastModified", iso_date(copied.last_modified))
+    for alg, value in copied.checksums:
+        xml.leaf(f"Checksum{alg.upper()}", value)
+    response = xml_response(xml)
+    response.headers["x-amz-meta-cid"] = copied.cid
+    return response
+
+
+async def upload_part_copy(ctx: RequestContext) -> Response:
+    bucket, key = ctx.request.bucket, ctx.request.key
+    assert bucket is not None and key is not None
+    part_number = parse_part_number(ctx.request.arg("partNumber"))
+    upload = await ctx.services.multipart.get(bucket, key, ctx.request.arg("uploadId") or "")
+    source = await _source(ctx)
+    range_header = ctx.request.headers.get("x-amz-copy-source-range")
+    span = None
+    if range_header is not None:
+        span = parse_range(range_header, source.size)
+        if span is None:
+            raise InvalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last.")
+    if span is None and "-" not in source.etag:
+        # The whole of a plain object: its CID and MD5 are the part's. No data moves.
+        part = await ctx.services.multipart.add_existing_part(upload, part_number, source)
+    else:
+        first, last = span if span is not None else (0, source.size - 1)
+        if source.size == 0:
+            raise InvalidRange(object_size=0)
+        part = await ctx.services.multipart.upload_part_from(
+            upload, part_number, ctx.services.objects.open_content(source, first, last - first + 1)
+        )
+    xml = XmlBuilder("CopyPartResult")
+    xml.leaf("ETag", f'"{part.etag}"').leaf("LastModified", iso_date(part.last_modified))
+    return xml_response(xml)
