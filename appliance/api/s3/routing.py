@@ -70,6 +70,7 @@ _TABLE: dict[tuple[str, str, frozenset[str]], str] = {
     (_OBJECT, "DELETE", frozenset({"uploadId"})): "AbortMultipartUpload",
     (_OBJECT, "GET", frozenset({"uploadId"})): "ListParts",
     (_BUCKET, "GET", frozenset({"uploads"})): "ListMultipartUploads",
+    (_OBJECT, "GET", frozenset({"attributes"})): "GetObjectAttributes",
 }
 
 _METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE"})

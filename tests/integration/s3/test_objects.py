@@ -247,3 +247,18 @@ def test_sigv2_header_auth(gateway: ThreadedGateway, bucket: str) -> None:
     got = s3v2.get_object(Bucket=bucket, Key="v2 key+")
     assert got["Body"].read() == b"signed with v2"
     assert [o["Key"] for o in s3v2.list_objects(Bucket=bucket)["Contents"]] == ["v2 key+"]
+
+
+def test_get_object_attributes(s3: Any, bucket: str, raw_s3: Raw) -> None:
+    put = s3.put_object(Bucket=bucket, Key="attrs", Body=b"attributes", ChecksumAlgorithm="SHA256")
+    attrs = s3.get_object_attributes(
+        Bucket=bucket, Key="attrs", ObjectAttributes=["ETag", "Checksum", "ObjectSize", "StorageClass", "ObjectParts"]
+    )
+    assert attrs["ETag"] == put["ETag"].strip('"')
+    assert attrs["ObjectSize"] == len(b"attributes")
+    assert attrs["StorageClass"] == "STANDARD"
+    assert attrs["Checksum"]["ChecksumSHA256"] == put["ChecksumSHA256"]
+    assert "ObjectParts" not in attrs
+    bad = raw_s3("GET", f"/{bucket}/attrs", query=[("attributes", "")], headers={"x-amz-object-attributes": "Bogus"})
+    assert bad.status_code == 400
+    assert s3_code(bad) == "InvalidArgument"

@@ -32,6 +32,7 @@ HANDLERS: dict[str, Handler] = {
     "AbortMultipartUpload": multipart.abort_multipart_upload,
     "ListParts": multipart.list_parts,
     "ListMultipartUploads": multipart.list_multipart_uploads,
+    "GetObjectAttributes": objects.get_object_attributes,
     "CopyObject": copy.copy_object,
     "UploadPartCopy": copy.upload_part_copy,
 }

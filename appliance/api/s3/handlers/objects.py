@@ -9,13 +9,21 @@ from quart import Response
 
 from appliance.api.s3.conditions import check_conditions, parse_range
 from appliance.api.s3.context import RequestContext
-from appliance.api.s3.render import empty_response
-from appliance.api.s3.xml import http_date
-from appliance.errors import MetadataTooLarge, MissingContentLength
+from appliance.api.s3.render import empty_response, xml_response
+from appliance.api.s3.xml import XmlBuilder, http_date
+from appliance.errors import InvalidArgument, MetadataTooLarge, MissingContentLength
 from appliance.model import ObjectMeta
 from appliance.service.objects import PutRequest
 
-__all__ = ["delete_object", "get_object", "head_object", "put_object", "stored_headers", "user_meta"]
+__all__ = [
+    "delete_object",
+    "get_object",
+    "get_object_attributes",
+    "head_object",
+    "put_object",
+    "stored_headers",
+    "user_meta",
+]
 
 MAX_USER_META_BYTES = 2048
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
@@ -180,3 +188,50 @@ async def delete_object(ctx: RequestContext) -> Response:
     bucket, key = _key(ctx)
     await ctx.services.objects.delete_object(bucket, key)
     return empty_response(204)
+
+
+def _header_int(ctx: RequestContext, name: str, default: int) -> int:
+    text = ctx.request.header(name).strip()
+    if not text:
+        return default
+    if not text.isascii() or not text.isdigit() or len(text) > 9:
+        raise InvalidArgument(f"{name} must be a non-negative integer.")
+    return int(text)
+
+
+_ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
+
+
+async def get_object_attributes(ctx: RequestContext) -> Response:
+    bucket, key = _key(ctx)
+    wanted = {a.strip() for a in ctx.request.header("x-amz-object-attributes").split(",") if a.strip()}
+    if not wanted or not wanted <= _ATTRIBUTES:
+        raise InvalidArgument("Invalid attribute name specified in x-amz-object-attributes.")
+    meta = await ctx.services.objects.head_object(bucket, key)
+    check_conditions(ctx.request.headers, etag=meta.etag, last_modified=meta.last_modified, now=ctx.services.clock())
+    xml = XmlBuilder("GetObjectAttributesResponse")
+    if "ETag" in wanted:
+        xml.leaf("ETag", meta.etag)
+    if "Checksum" in wanted and meta.checksums:
+        xml.open("Checksum")
+        for alg, value in meta.checksums:
+            xml.leaf(f"Checksum{alg.upper()}", value)
+        xml.close("Checksum")
+    if "ObjectParts" in wanted and meta.parts:
+        limit = min(_header_int(ctx, "x-amz-max-parts", 1000), 1000)
+        marker = _header_int(ctx, "x-amz-part-number-marker", 0)
+        numbered = list(enumerate(meta.parts, start=1))[marker : marker + limit]
+        xml.open("ObjectParts").leaf("TotalPartsCount", len(meta.parts)).leaf("PartNumberMarker", marker)
+        if numbered:
+            xml.leaf("NextPartNumberMarker", numbered[-1][0])
+        xml.leaf("MaxParts", limit).leaf("IsTruncated", marker + limit < len(meta.parts))
+        for number, size in numbered:
+            xml.open("Part").leaf("PartNumber", number).leaf("Size", size).close("Part")
+        xml.close("ObjectParts")
+    if "StorageClass" in wanted:
+        xml.leaf("StorageClass", "STANDARD")
+    if "ObjectSize" in wanted:
+        xml.leaf("ObjectSize", meta.size)
+    response = xml_response(xml)
+    response.headers["Last-Modified"] = http_date(meta.last_modified)
+    return response
