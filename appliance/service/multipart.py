@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from appliance.checksums import composite
 from appliance.components import ContentStore, MetadataStore, ObjectBody
 from appliance.errors import (
     EntityTooSmall,
@@ -175,6 +176,7 @@ class MultipartService:
                     f"Part {part.part_number} is {part.size} bytes; every part but the last must be at least "
                     f"{self._min_part} bytes."
                 )
+        checksums = self._composite(upload, chosen)
         if len(chosen) == 1:
             cid = chosen[0].cid
         else:
@@ -192,7 +194,7 @@ class MultipartService:
             content_type=upload.content_type,
             user_meta=upload.user_meta,
             headers=upload.headers,
-            checksums=(),
+            checksums=checksums,
             owner=upload.owner,
             parts=tuple(p.size for p in chosen),
         )
@@ -207,6 +209,17 @@ class MultipartService:
         if outcome.repin_needed:
             await self._content.pin(cid)
         return meta
+
+    @staticmethod
+    def _composite(upload: UploadMeta, parts: list[PartMeta]) -> tuple[tuple[str, str], ...]:
+        """The object's COMPOSITE checksum when the upload declared an algorithm and every part carries it."""
+        algorithm = upload.checksum_algorithm
+        if not algorithm:
+            return ()
+        values = [dict(p.checksums).get(algorithm) for p in parts]
+        if any(v is None for v in values):
+            raise InvalidPart(f"Every part of this upload must carry its {algorithm.upper()} checksum.")
+        return ((algorithm, composite(algorithm, [v for v in values if v is not None])),)
 
     async def abort(self, upload: UploadMeta) -> None:
         await asyncio.to_thread(self._store.abort_upload, upload.upload_id, unpin_grace=self._grace, now=self._clock())

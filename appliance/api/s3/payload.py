@@ -10,7 +10,6 @@ import hmac
 import re
 from collections.abc import AsyncIterator, Mapping
 
-from appliance.api.s3.checksums import ALGORITHMS, Checksum, new_checksum
 from appliance.api.s3.sigv4 import (
     EMPTY_SHA256,
     STREAMING_PAYLOAD,
@@ -20,6 +19,7 @@ from appliance.api.s3.sigv4 import (
     AuthContext,
     sign_string,
 )
+from appliance.checksums import ALGORITHMS, Checksum, new_checksum
 from appliance.errors import (
     BadDigest,
     EntityTooLarge,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from quart import Response
 
-from appliance.api.s3.checksums import ALGORITHMS
 from appliance.api.s3.context import RequestContext
 from appliance.api.s3.handlers.listing import encoder
 from appliance.api.s3.handlers.objects import stored_headers, user_meta
 from appliance.api.s3.render import empty_response, xml_response
 from appliance.api.s3.xml import XmlBuilder, iso_date, local_name, parse_xml
+from appliance.checksums import ALGORITHMS
 from appliance.errors import InvalidArgument, MalformedXML, MissingContentLength
 from appliance.model import UploadMeta
 from appliance.service.multipart import MAX_PARTS, CompletedPart, parse_part_number
@@ -125,6 +125,10 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
     xml = XmlBuilder("CompleteMultipartUploadResult")
     xml.leaf("Location", f"http://{host}/{meta.bucket}/{meta.key}").leaf("Bucket", meta.bucket)
     xml.leaf("Key", meta.key).leaf("ETag", f'"{meta.etag}"')
+    for alg, value in meta.checksums:
+        xml.leaf(f"Checksum{alg.upper()}", value)
+    if meta.checksums:
+        xml.leaf("ChecksumType", "COMPOSITE")
     response = xml_response(xml)
     response.headers["x-amz-meta-cid"] = meta.cid
     return response

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from appliance.api.s3 import checksums
-from appliance.api.s3.checksums import ALGORITHMS, new_checksum
+from appliance.checksums import ALGORITHMS, new_checksum
 from appliance.errors import InvalidArgument
 
 BOTOCORE = {

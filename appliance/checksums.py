@@ -11,7 +11,7 @@ from awscrt import checksums as _crt
 
 from appliance.errors import InvalidArgument
 
-__all__ = ["ALGORITHMS", "Checksum", "new_checksum"]
+__all__ = ["ALGORITHMS", "Checksum", "composite", "new_checksum"]
 
 ALGORITHMS: tuple[str, ...] = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 
@@ -87,3 +87,12 @@ def new_checksum(algorithm: str) -> Checksum:
     if algorithm in ("sha1", "sha256"):
         return _Hash(algorithm)
     raise InvalidArgument(f"Unsupported checksum algorithm: {algorithm[:32]!r}.")
+
+
+def composite(algorithm: str, part_values: list[str]) -> str:
+    """S3's COMPOSITE checksum of a multipart object: the checksum of the concatenated binary part checksums,
+    base64, followed by '-<number of parts>'."""
+    combined = new_checksum(algorithm)
+    for value in part_values:
+        combined.update(base64.b64decode(value))
+    return f"{combined.b64digest()}-{len(part_values)}"
