@@ -149,6 +149,18 @@ class MetadataStore(Protocol):
         """Jobs queued or in flight."""
         ...
 
+    def put_bucket_config(self, bucket: str, name: str, value: str) -> None:
+        """Store a bucket sub-resource document (`name`: cors, tagging, ...), JSON text. NoSuchBucket."""
+        ...
+
+    def get_bucket_config(self, bucket: str, name: str) -> str | None:
+        """The bucket's sub-resource document, or None if it has none. NoSuchBucket."""
+        ...
+
+    def delete_bucket_config(self, bucket: str, name: str) -> None:
+        """Remove the sub-resource document (absent is fine). NoSuchBucket."""
+        ...
+
     def create_upload(self, upload: UploadMeta) -> None:
         """Record a new multipart upload; NoSuchBucket if the bucket is gone."""
         ...

@@ -46,3 +46,13 @@ class BucketService:
     async def delete_bucket(self, name: str) -> None:
         """Delete an empty bucket."""
         await asyncio.to_thread(self._store.delete_bucket, name)
+
+    async def get_config(self, bucket: str, name: str) -> str | None:
+        """A bucket sub-resource document (cors, tagging, ...), or None."""
+        return await asyncio.to_thread(self._store.get_bucket_config, bucket, name)
+
+    async def put_config(self, bucket: str, name: str, value: str) -> None:
+        await asyncio.to_thread(self._store.put_bucket_config, bucket, name, value)
+
+    async def delete_config(self, bucket: str, name: str) -> None:
+        await asyncio.to_thread(self._store.delete_bucket_config, bucket, name)

@@ -14,6 +14,7 @@ Named databases (all in one environment):
     uploads         upload id (ASCII) -> multipart upload row                      (schema 2)
     upload_index    bucket UTF-8 + NUL + upload id -> b""  (a bucket's uploads)      (schema 2)
     parts           upload id + NUL + part number (4 bytes, big-endian) -> part row (schema 2)
+    bucket_configs  bucket UTF-8 + NUL + name (cors, tagging, versioning, ...) -> JSON text (schema 2)
 
 A part's CID is referenced in cid_refs by PART_REF_MARK + upload id + NUL + part number, so a part being
 uploaded counts in the CID's refcount like an object does, and objects_by_cid skips it.
@@ -81,6 +82,7 @@ DB_SPECS: tuple[tuple[bytes, bool], ...] = (
     (b"uploads", False),
     (b"upload_index", False),
     (b"parts", False),
+    (b"bucket_configs", False),
 )
 
 _TIME = struct.Struct(">Q")
@@ -105,6 +107,7 @@ class Dbs:
     uploads: Any
     upload_index: Any
     parts: Any
+    bucket_configs: Any
 
 
 def bucket_key(bucket: str) -> bytes:

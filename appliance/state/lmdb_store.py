@@ -171,6 +171,33 @@ class LmdbMetadataStore:
             if cursor.set_range(head) and cursor.key().startswith(head):
                 raise BucketNotEmpty(f"The bucket you tried to delete is not empty: {name}")
             txn.delete(keys.bucket_key(name), db=self._dbs.buckets)
+            configs = txn.cursor(db=self._dbs.bucket_configs)
+            while configs.set_range(head) and configs.key().startswith(head):
+                configs.delete()
+
+    @_guarded
+    def put_bucket_config(self, bucket: str, name: str, value: str) -> None:
+        with self._env.begin(write=True) as txn:
+            if txn.get(keys.bucket_key(bucket), db=self._dbs.buckets) is None:
+                raise NoSuchBucket(f"The specified bucket does not exist: {bucket[:80]}")
+            txn.put(
+                keys.bucket_prefix(bucket) + name.encode("ascii"), value.encode("utf-8"), db=self._dbs.bucket_configs
+            )
+
+    @_guarded
+    def get_bucket_config(self, bucket: str, name: str) -> str | None:
+        with self._env.begin() as txn:
+            if txn.get(keys.bucket_key(bucket), db=self._dbs.buckets) is None:
+                raise NoSuchBucket(f"The specified bucket does not exist: {bucket[:80]}")
+            raw = txn.get(keys.bucket_prefix(bucket) + name.encode("ascii"), db=self._dbs.bucket_configs)
+            return None if raw is None else bytes(raw).decode("utf-8")
+
+    @_guarded
+    def delete_bucket_config(self, bucket: str, name: str) -> None:
+        with self._env.begin(write=True) as txn:
+            if txn.get(keys.bucket_key(bucket), db=self._dbs.buckets) is None:
+                raise NoSuchBucket(f"The specified bucket does not exist: {bucket[:80]}")
+            txn.delete(keys.bucket_prefix(bucket) + name.encode("ascii"), db=self._dbs.bucket_configs)
 
     # Objects
 

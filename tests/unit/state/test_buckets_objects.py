@@ -227,3 +227,23 @@ def test_public_names() -> None:
 def test_satisfies_the_metadata_store_protocol(store: LmdbMetadataStore) -> None:
     contract: MetadataStore = store  # checked by mypy: every method with the Protocol's signature
     assert contract is store
+
+
+def test_bucket_configs(store: LmdbMetadataStore) -> None:
+    assert store.get_bucket_config(BUCKET, "cors") is None
+    store.put_bucket_config(BUCKET, "cors", '{"rules": []}')
+    store.put_bucket_config(BUCKET, "tagging", "{}")
+    assert store.get_bucket_config(BUCKET, "cors") == '{"rules": []}'
+    store.delete_bucket_config(BUCKET, "cors")
+    store.delete_bucket_config(BUCKET, "cors")  # absent is fine
+    assert store.get_bucket_config(BUCKET, "cors") is None
+    for call in (
+        lambda: store.put_bucket_config("nope", "cors", "{}"),
+        lambda: store.get_bucket_config("nope", "cors"),
+        lambda: store.delete_bucket_config("nope", "cors"),
+    ):
+        with pytest.raises(NoSuchBucket):
+            call()
+    store.delete_bucket(BUCKET)
+    store.create_bucket(make_bucket())
+    assert store.get_bucket_config(BUCKET, "tagging") is None  # a re-created bucket starts clean
