@@ -11,7 +11,8 @@ from werkzeug.routing import BaseConverter
 
 from appliance.api.s3.connection import BackpressureConnection, StreamingRequest
 from appliance.api.s3.context import RequestContext, S3Services
-from appliance.api.s3.handlers import HANDLERS
+from appliance.api.s3.handlers import HANDLERS, cors
+from appliance.api.s3.handlers.post_object import is_browser_post, post_object
 from appliance.api.s3.render import error_response
 from appliance.api.s3.request import S3Request, parse_request
 from appliance.api.s3.routing import route
@@ -86,6 +87,7 @@ async def dispatch(services: S3Services) -> Response:
     scope = request.scope
     method = request.method
     resource = ""
+    s3req: S3Request | None = None
     try:
         raw_path = scope.get("raw_path") or request.path.encode("utf-8")
         s3req = parse_request(
@@ -97,10 +99,15 @@ async def dispatch(services: S3Services) -> Response:
             max_header_bytes=services.s3.max_header_bytes,
         )
         resource = s3req.path
-        auth = _authenticate(services, s3req, raw_path)
-        action = route(s3req)
-        ctx = RequestContext(s3req, services, auth, aiter(request.body), request_id)
-        response = await HANDLERS[action](ctx)
+        if s3req.method == "OPTIONS":
+            response = await cors.preflight(services, s3req)  # preflights carry no credentials
+        elif is_browser_post(s3req):
+            response = await post_object(services, s3req, aiter(request.body), request_id)  # signed form
+        else:
+            auth = _authenticate(services, s3req, raw_path)
+            action = route(s3req)
+            ctx = RequestContext(s3req, services, auth, aiter(request.body), request_id)
+            response = await HANDLERS[action](ctx)
     except S3IpfsError as error:
         if isinstance(error, BackendUnavailable):
             log.warning("request %s %s %s: %s", request_id, method, resource[:200], error.message)
@@ -115,6 +122,11 @@ async def dispatch(services: S3Services) -> Response:
             resource=resource[:1024],
             head=method == "HEAD",
         )
+    if s3req is not None and "origin" in s3req.headers and s3req.method != "OPTIONS":
+        try:
+            await cors.decorate(services, s3req, response)
+        except Exception:
+            log.exception("request %s: CORS headers could not be added", request_id)
     response.headers["x-amz-request-id"] = request_id
     response.headers["x-amz-id-2"] = request_id
     return response

@@ -71,6 +71,9 @@ _TABLE: dict[tuple[str, str, frozenset[str]], str] = {
     (_OBJECT, "GET", frozenset({"uploadId"})): "ListParts",
     (_BUCKET, "GET", frozenset({"uploads"})): "ListMultipartUploads",
     (_OBJECT, "GET", frozenset({"attributes"})): "GetObjectAttributes",
+    (_BUCKET, "PUT", frozenset({"cors"})): "PutBucketCors",
+    (_BUCKET, "GET", frozenset({"cors"})): "GetBucketCors",
+    (_BUCKET, "DELETE", frozenset({"cors"})): "DeleteBucketCors",
 }
 
 _METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE"})

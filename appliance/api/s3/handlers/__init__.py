@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from quart import Response
 
 from appliance.api.s3.context import RequestContext
-from appliance.api.s3.handlers import buckets, copy, delete_objects, listing, multipart, objects
+from appliance.api.s3.handlers import buckets, copy, cors, delete_objects, listing, multipart, objects
 
 __all__ = ["HANDLERS", "Handler"]
 
@@ -35,4 +35,7 @@ HANDLERS: dict[str, Handler] = {
     "GetObjectAttributes": objects.get_object_attributes,
     "CopyObject": copy.copy_object,
     "UploadPartCopy": copy.upload_part_copy,
+    "PutBucketCors": cors.put_bucket_cors,
+    "GetBucketCors": cors.get_bucket_cors,
+    "DeleteBucketCors": cors.delete_bucket_cors,
 }

@@ -15,7 +15,7 @@ from botocore.httpchecksum import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.api.s3 import checksums
+from appliance import checksums
 from appliance.checksums import ALGORITHMS, new_checksum
 from appliance.errors import InvalidArgument
 
