@@ -39,7 +39,7 @@ CHECK = {
 
 def test_algorithms() -> None:
     assert ALGORITHMS == ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
-    assert set(checksums.__all__) == {"ALGORITHMS", "Checksum", "new_checksum"}
+    assert set(checksums.__all__) == {"ALGORITHMS", "Checksum", "composite", "new_checksum"}
 
 
 @pytest.mark.parametrize("alg", ALGORITHMS)
@@ -75,3 +75,16 @@ def test_incremental_matches_botocore(alg: str, parts: list[bytes]) -> None:
 def test_unknown_algorithm(name: str) -> None:
     with pytest.raises(InvalidArgument):
         new_checksum(name)
+
+
+def test_composite_checksum() -> None:
+    parts = [b"hello ", b"world"]
+    values = []
+    for part in parts:
+        running = new_checksum("sha256")
+        running.update(part)
+        values.append(running.b64digest())
+    expected = new_checksum("sha256")
+    for value in values:
+        expected.update(base64.b64decode(value))
+    assert checksums.composite("sha256", values) == expected.b64digest() + "-2"
