@@ -149,6 +149,10 @@ class MetadataStore(Protocol):
         """Jobs queued or in flight."""
         ...
 
+    def set_object_tags(self, bucket: str, key: str, tags: tuple[tuple[str, str], ...]) -> ObjectMeta | None:
+        """Replace an object's tags; None if the object does not exist."""
+        ...
+
     def put_bucket_config(self, bucket: str, name: str, value: str) -> None:
         """Store a bucket sub-resource document (`name`: cors, tagging, ...), JSON text. NoSuchBucket."""
         ...

@@ -9,7 +9,7 @@ S3IpfsError                      exit 1
 │   ├── InvalidRange, PreconditionFailed, NotModified
 │   ├── BadDigest, InvalidDigest, IncompleteBody, EntityTooLarge, MissingContentLength
 │   ├── MalformedXML, MethodNotAllowed, NotImplementedAction
-│   ├── EntityTooSmall, InvalidPart, InvalidPartOrder
+│   ├── EntityTooSmall, InvalidPart, InvalidPartOrder, InvalidTag, NoSuchTagSet
 │   ├── MetadataTooLarge, RequestTimeout, InvalidLocationConstraint, InvalidURI, RequestHeaderSectionTooLarge
 │   └── AuthError
 │       ├── AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch
@@ -47,6 +47,7 @@ __all__ = [
     "InvalidPart",
     "InvalidPartOrder",
     "InvalidRange",
+    "InvalidTag",
     "InvalidRequest",
     "InvalidURI",
     "KeyTooLongError",
@@ -56,6 +57,7 @@ __all__ = [
     "MissingContentLength",
     "NoSuchBucket",
     "NoSuchKey",
+    "NoSuchTagSet",
     "NoSuchUpload",
     "NotImplementedAction",
     "NotModified",
@@ -278,3 +280,11 @@ class InvalidPart(RequestError):
 
 class InvalidPartOrder(RequestError):
     default_message = "The list of parts was not in ascending order. Parts must be ordered by part number."
+
+
+class InvalidTag(RequestError):
+    default_message = "The tag provided was not a valid tag."
+
+
+class NoSuchTagSet(RequestError):
+    default_message = "The TagSet does not exist."

@@ -80,6 +80,7 @@ class ObjectMeta:
     checksums: tuple[tuple[str, str], ...] = ()  # (algorithm, base64 value)
     owner: str = ""
     parts: tuple[int, ...] = ()  # part sizes of an object completed from a multipart upload
+    tags: tuple[tuple[str, str], ...] = ()  # object tagging, in the order given
 
     def __post_init__(self) -> None:
         if self.size < 0:
@@ -101,6 +102,7 @@ class UploadMeta:
     headers: tuple[tuple[str, str], ...] = ()
     owner: str = ""
     checksum_algorithm: str = ""  # declared at CreateMultipartUpload (lower case), or ""
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,7 @@ class MultipartService:
         headers: tuple[tuple[str, str], ...] = (),
         owner: str = "",
         checksum_algorithm: str = "",
+        tags: tuple[tuple[str, str], ...] = (),
     ) -> UploadMeta:
         validate_key(key)
         upload = UploadMeta(
@@ -107,6 +108,7 @@ class MultipartService:
             headers=headers,
             owner=owner,
             checksum_algorithm=checksum_algorithm,
+            tags=tags,
         )
         await asyncio.to_thread(self._store.create_upload, upload)
         return upload
@@ -197,6 +199,7 @@ class MultipartService:
             checksums=checksums,
             owner=upload.owner,
             parts=tuple(p.size for p in chosen),
+            tags=upload.tags,
         )
         try:
             outcome = await asyncio.to_thread(

@@ -27,6 +27,7 @@ class PutRequest:
     user_meta: tuple[tuple[str, str], ...] = ()
     headers: tuple[tuple[str, str], ...] = ()
     owner: str = ""
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,7 @@ class ObjectService:
             headers=request.headers,
             checksums=tuple(sorted(body.checksums.items())),
             owner=request.owner,
+            tags=request.tags,
         )
         try:
             outcome = await asyncio.to_thread(self._store.put_object, meta, unpin_grace=self._grace, now=self._clock())
@@ -97,6 +99,7 @@ class ObjectService:
         user_meta: tuple[tuple[str, str], ...],
         headers: tuple[tuple[str, str], ...],
         owner: str,
+        tags: tuple[tuple[str, str], ...] = (),
     ) -> ObjectMeta:
         """A new row referencing the source's CID: no data moves, the refcount keeps the content pinned."""
         validate_key(key)
@@ -113,11 +116,21 @@ class ObjectService:
             checksums=source.checksums,
             owner=owner,
             parts=source.parts,
+            tags=tags,
         )
         outcome = await asyncio.to_thread(self._store.put_object, meta, unpin_grace=self._grace, now=self._clock())
         if outcome.repin_needed:
             await self._content.pin(meta.cid)
         return meta
+
+    async def set_tags(self, bucket: str, key: str, tags: tuple[tuple[str, str], ...]) -> ObjectMeta:
+        """Replace the object's tag set; NoSuchKey / NoSuchBucket."""
+        validate_key(key)
+        updated = await asyncio.to_thread(self._store.set_object_tags, bucket, key, tags)
+        if updated is None:
+            await self.require_bucket(bucket)
+            raise NoSuchKey(f"The specified key does not exist: {key[:200]}")
+        return updated
 
     async def _release_quietly(self, cid: str) -> None:
         try:

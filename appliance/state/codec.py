@@ -92,8 +92,18 @@ def object_to_row(meta: ObjectMeta) -> list[Any]:
         meta.headers,
         meta.checksums,
         meta.owner,
-        *([list(meta.parts)] if meta.parts else []),
+        *([_extras(meta)] if meta.parts or meta.tags else []),
     ]
+
+
+def _extras(meta: ObjectMeta) -> dict[str, Any]:
+    """Optional fields, present only when set (rows of plain objects stay as short as before)."""
+    extras: dict[str, Any] = {}
+    if meta.parts:
+        extras["p"] = list(meta.parts)
+    if meta.tags:
+        extras["t"] = meta.tags
+    return extras
 
 
 def object_from_row(bucket: str, key: str, row: list[Any]) -> ObjectMeta:
@@ -102,6 +112,9 @@ def object_from_row(bucket: str, key: str, row: list[Any]) -> ObjectMeta:
         cid, size, etag, last_modified, content_type, user_meta, headers, checksums, owner, *rest = row
         if len(rest) > 1:
             raise ValueError(f"{len(row)} fields")
+        extras = rest[0] if rest else {}
+        if isinstance(extras, list):  # an early schema-2 row: the part sizes alone
+            extras = {"p": extras}
         return ObjectMeta(
             bucket=bucket,
             key=key,
@@ -114,7 +127,8 @@ def object_from_row(bucket: str, key: str, row: list[Any]) -> ObjectMeta:
             headers=_pairs(headers),
             checksums=_pairs(checksums),
             owner=owner,
-            parts=tuple(rest[0]) if rest else (),
+            parts=tuple(extras.get("p", ())),
+            tags=_pairs(extras.get("t")),
         )
     except (ValueError, TypeError) as exc:
         raise BackendError(f"corrupt object row for {bucket}/{key[:200]} in the metadata store: {exc}") from exc
@@ -302,13 +316,14 @@ def encode_upload(upload: UploadMeta) -> bytes:
             upload.headers,
             upload.owner,
             upload.checksum_algorithm,
+            upload.tags,
         ]
     )
 
 
 def decode_upload(upload_id: str, raw: bytes) -> UploadMeta:
     try:
-        bucket, key, initiated, content_type, user_meta, headers, owner, algorithm = json.loads(raw)
+        bucket, key, initiated, content_type, user_meta, headers, owner, algorithm, *rest = json.loads(raw)
         return UploadMeta(
             upload_id=upload_id,
             bucket=bucket,
@@ -319,6 +334,7 @@ def decode_upload(upload_id: str, raw: bytes) -> UploadMeta:
             headers=_pairs(headers),
             owner=owner,
             checksum_algorithm=algorithm,
+            tags=_pairs(rest[0]) if rest else (),
         )
     except (ValueError, TypeError) as exc:
         raise BackendError(f"corrupt upload row {upload_id!r} in the metadata store: {exc}") from exc

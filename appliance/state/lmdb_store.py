@@ -7,6 +7,7 @@ use asyncio.to_thread; no transaction or cursor outlives a call. Key layout: key
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import time
@@ -223,6 +224,18 @@ class LmdbMetadataStore:
     def get_object(self, bucket: str, key: str) -> ObjectMeta | None:
         with self._env.begin() as txn:
             return codec.load_object(txn, self._dbs.objects, keys.object_id(bucket, key))
+
+    @_guarded
+    def set_object_tags(self, bucket: str, key: str, tags: tuple[tuple[str, str], ...]) -> ObjectMeta | None:
+        """Replace the object's tags in one transaction; None if there is no such object."""
+        oid = keys.object_id(bucket, key)
+        with self._env.begin(write=True) as txn:
+            meta = codec.load_object(txn, self._dbs.objects, oid)
+            if meta is None:
+                return None
+            updated = dataclasses.replace(meta, tags=tags)
+            codec.store_object(txn, self._dbs.objects, oid, updated)
+            return updated
 
     @_guarded
     def delete_object(self, bucket: str, key: str, *, unpin_grace: float, now: float) -> ObjectMeta | None:

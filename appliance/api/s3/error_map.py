@@ -32,6 +32,8 @@ S3_ERRORS: dict[type[e.S3IpfsError], tuple[str, int]] = {
     e.RequestHeaderSectionTooLarge: ("RequestHeaderSectionTooLarge", 400),
     e.MetadataTooLarge: ("MetadataTooLarge", 400),
     e.EntityTooSmall: ("EntityTooSmall", 400),
+    e.InvalidTag: ("InvalidTag", 400),
+    e.NoSuchTagSet: ("NoSuchTagSet", 404),
     e.InvalidPart: ("InvalidPart", 400),
     e.InvalidPartOrder: ("InvalidPartOrder", 400),
     e.RequestTimeout: ("RequestTimeout", 400),

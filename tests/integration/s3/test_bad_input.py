@@ -91,7 +91,8 @@ def test_delete_objects_quiet_and_verbose(raw_s3: Raw, s3: Any, bucket: str) -> 
     [
         ("GET", "/%FF%FE/x", [], {}, 400, "InvalidURI"),
         ("PATCH", "/{b}/keep", [], {}, 405, "MethodNotAllowed"),
-        ("PUT", "/{b}/keep", [("tagging", "")], {}, 501, "NotImplemented"),
+        ("PUT", "/{b}/keep", [("tagging", "")], {}, 400, "MalformedXML"),
+        ("PUT", "/{b}/keep", [("acl", "")], {}, 501, "NotImplemented"),
         ("GET", "/{b}", [("versioning", "")], {}, 501, "NotImplemented"),
         ("PUT", "/{b}/copy", [], {"x-amz-copy-source": "/{b}/missing"}, 404, "NoSuchKey"),
         ("PUT", "/{b}/copy", [], {"x-amz-copy-source": "nobucketslash"}, 400, "InvalidArgument"),

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from quart import Response
 
 from appliance.api.s3.context import RequestContext
-from appliance.api.s3.handlers import buckets, copy, cors, delete_objects, listing, multipart, objects
+from appliance.api.s3.handlers import buckets, copy, cors, delete_objects, listing, multipart, objects, tagging
 
 __all__ = ["HANDLERS", "Handler"]
 
@@ -35,6 +35,12 @@ HANDLERS: dict[str, Handler] = {
     "GetObjectAttributes": objects.get_object_attributes,
     "CopyObject": copy.copy_object,
     "UploadPartCopy": copy.upload_part_copy,
+    "PutObjectTagging": tagging.put_object_tagging,
+    "GetObjectTagging": tagging.get_object_tagging,
+    "DeleteObjectTagging": tagging.delete_object_tagging,
+    "PutBucketTagging": tagging.put_bucket_tagging,
+    "GetBucketTagging": tagging.get_bucket_tagging,
+    "DeleteBucketTagging": tagging.delete_bucket_tagging,
     "PutBucketCors": cors.put_bucket_cors,
     "GetBucketCors": cors.get_bucket_cors,
     "DeleteBucketCors": cors.delete_bucket_cors,

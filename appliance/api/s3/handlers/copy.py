@@ -10,6 +10,7 @@ from appliance.api.s3.conditions import check_conditions, parse_range
 from appliance.api.s3.context import RequestContext
 from appliance.api.s3.handlers.objects import stored_headers, user_meta
 from appliance.api.s3.render import xml_response
+from appliance.api.s3.tagging import parse_tag_header
 from appliance.api.s3.xml import XmlBuilder, iso_date
 from appliance.errors import InvalidArgument, InvalidRange, InvalidRequest, NotModified, PreconditionFailed
 from appliance.model import ObjectMeta
@@ -73,8 +74,12 @@ async def copy_object(ctx: RequestContext) -> Response:
     else:
         content_type, meta_pairs, stored = source.content_type, source.user_meta, source.headers
     owner = ctx.services.identity.owner_of(ctx.auth.access_key)
+    tag_directive = headers.get("x-amz-tagging-directive", "COPY").strip().upper()
+    if tag_directive not in ("COPY", "REPLACE"):
+        raise InvalidArgument(f"Unknown tagging directive {tag_directive[:20]!r}.")
+    tags = source.tags if tag_directive == "COPY" else parse_tag_header(headers.get("x-amz-tagging", ""))
     copied = await ctx.services.objects.copy_object(
-        source, bucket, key, content_type=content_type, user_meta=meta_pairs, headers=stored, owner=owner
+        source, bucket, key, content_type=content_type, user_meta=meta_pairs, headers=stored, owner=owner, tags=tags
     )
     xml = XmlBuilder("CopyObjectResult")
     xml.leaf("ETag", f'"{copied.etag}"').leaf("LastModified", iso_date(copied.last_modified))

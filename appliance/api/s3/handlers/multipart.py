@@ -8,6 +8,7 @@ from appliance.api.s3.context import RequestContext
 from appliance.api.s3.handlers.listing import encoder
 from appliance.api.s3.handlers.objects import stored_headers, user_meta
 from appliance.api.s3.render import empty_response, xml_response
+from appliance.api.s3.tagging import parse_tag_header
 from appliance.api.s3.xml import XmlBuilder, iso_date, local_name, parse_xml
 from appliance.checksums import ALGORITHMS
 from appliance.errors import InvalidArgument, MalformedXML, MissingContentLength
@@ -62,6 +63,7 @@ async def create_multipart_upload(ctx: RequestContext) -> Response:
         headers=stored_headers(headers),
         owner=ctx.services.identity.owner_of(ctx.auth.access_key),
         checksum_algorithm=algorithm,
+        tags=parse_tag_header(headers["x-amz-tagging"]) if "x-amz-tagging" in headers else (),
     )
     xml = XmlBuilder("InitiateMultipartUploadResult")
     xml.leaf("Bucket", bucket).leaf("Key", key).leaf("UploadId", upload.upload_id)

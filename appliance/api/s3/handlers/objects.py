@@ -10,6 +10,7 @@ from quart import Response
 from appliance.api.s3.conditions import check_conditions, parse_range
 from appliance.api.s3.context import RequestContext
 from appliance.api.s3.render import empty_response, xml_response
+from appliance.api.s3.tagging import parse_tag_header
 from appliance.api.s3.xml import XmlBuilder, http_date
 from appliance.errors import InvalidArgument, MetadataTooLarge, MissingContentLength
 from appliance.model import ObjectMeta
@@ -93,6 +94,10 @@ def _object_headers(meta: ObjectMeta) -> dict[str, str]:
         headers[META_PREFIX + name] = _wire(value)
     headers["x-amz-meta-cid"] = meta.cid
     headers["x-ipfs-pin-status"] = "pinned"
+    if meta.tags:
+        headers["x-amz-tagging-count"] = str(len(meta.tags))
+    if meta.parts:
+        headers["x-amz-mp-parts-count"] = str(len(meta.parts))
     return headers
 
 
@@ -108,6 +113,7 @@ async def put_object(ctx: RequestContext) -> Response:
         user_meta=user_meta(headers),
         headers=stored_headers(headers),
         owner=ctx.services.identity.owner_of(ctx.auth.access_key),
+        tags=parse_tag_header(headers["x-amz-tagging"]) if "x-amz-tagging" in headers else (),
     )
     body = ctx.verified_body(ctx.services.s3.max_single_put_bytes)
     meta = await ctx.services.objects.put_object(request, body)

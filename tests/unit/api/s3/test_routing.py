@@ -53,7 +53,7 @@ def test_routes(method: str, path: bytes, query: bytes, action: str) -> None:
     ("method", "path", "query"),
     [
         ("GET", b"/b", b"versioning"),
-        ("PUT", b"/b/k", b"tagging"),
+        ("PUT", b"/b/k", b"acl"),
         ("GET", b"/b", b"location&acl"),
         ("POST", b"/b/k", b""),
     ],
