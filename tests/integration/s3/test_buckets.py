@@ -106,3 +106,26 @@ def test_virtual_hosted_style(raw_s3: Raw, s3: Any, bucket: str, gateway: Any) -
     assert got.content == b"virtual"
     listing = raw_s3("GET", "/", host=host, query=[("list-type", "2")])
     assert b"<Key>vhost key</Key>" in listing.content
+
+
+def test_list_buckets_pagination_and_prefix(s3: Any, raw_s3: Raw) -> None:
+    names = [f"page-bucket-{i:02d}" for i in range(5)]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    seen: list[str] = []
+    token = None
+    while True:
+        kwargs: dict[str, Any] = {"MaxBuckets": 2, "Prefix": "page-bucket-"}
+        if token:
+            kwargs["ContinuationToken"] = token
+        page = s3.list_buckets(**kwargs)
+        seen += [b["Name"] for b in page["Buckets"]]
+        token = page.get("ContinuationToken")
+        if not token:
+            break
+    assert seen == names
+    bad = raw_s3("GET", "/", query=[("max-buckets", "0")])
+    assert bad.status_code == 400
+    assert s3_code(bad) == "InvalidArgument"
+    for name in names:
+        s3.delete_bucket(Bucket=name)

@@ -9,11 +9,12 @@ from quart import Response
 from appliance.api.s3.context import RequestContext
 from appliance.api.s3.render import XML_TYPE, empty_response, xml_response
 from appliance.api.s3.xml import S3_NS, XmlBuilder, iso_date, local_name, parse_xml
-from appliance.errors import InvalidLocationConstraint, MalformedXML
+from appliance.errors import InvalidArgument, InvalidLocationConstraint, MalformedXML
 
 __all__ = ["create_bucket", "delete_bucket", "get_bucket_location", "head_bucket", "list_buckets"]
 
 _REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,31}|EU")
+_BUCKET_TOKEN = re.compile(r"[a-z0-9.-]{1,63}")  # the token is the last bucket name of the previous page
 
 
 def _bucket(ctx: RequestContext) -> str:
@@ -22,16 +23,44 @@ def _bucket(ctx: RequestContext) -> str:
     return bucket
 
 
+MAX_BUCKETS = 10_000
+
+
+def _max_buckets(ctx: RequestContext) -> int:
+    text = ctx.request.arg("max-buckets")
+    if text is None:
+        return MAX_BUCKETS
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text[:6]) <= MAX_BUCKETS:
+        raise InvalidArgument(f"max-buckets must be an integer between 1 and {MAX_BUCKETS}.")
+    return int(text)
+
+
 async def list_buckets(ctx: RequestContext) -> Response:
-    buckets = await ctx.services.buckets.list_buckets()
+    """ListBuckets with its pagination (max-buckets, continuation-token), prefix and bucket-region filters."""
+    limit = _max_buckets(ctx)
+    prefix = ctx.request.arg("prefix") or ""
+    region = ctx.request.arg("bucket-region")
+    token = ctx.request.arg("continuation-token")
+    if token is not None and not _BUCKET_TOKEN.fullmatch(token):
+        raise InvalidArgument("The continuation token provided is incorrect.")
+    buckets = [
+        b
+        for b in await ctx.services.buckets.list_buckets()
+        if b.name.startswith(prefix) and (region is None or b.region == region) and (token is None or b.name > token)
+    ]
+    page, more = buckets[:limit], len(buckets) > limit
     owner = ctx.services.identity.owner_of(ctx.auth.access_key)
     xml = XmlBuilder("ListAllMyBucketsResult")
     xml.open("Owner").leaf("ID", owner).leaf("DisplayName", owner).close("Owner")
     xml.open("Buckets")
-    for bucket in buckets:
+    for bucket in page:
         xml.open("Bucket").leaf("Name", bucket.name).leaf("CreationDate", iso_date(bucket.created))
         xml.leaf("BucketRegion", bucket.region).close("Bucket")
     xml.close("Buckets")
+    if more:
+        xml.leaf("ContinuationToken", page[-1].name)
+    if prefix:
+        xml.leaf("Prefix", prefix)
     return xml_response(xml)
 
 
