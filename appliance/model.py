@@ -16,6 +16,7 @@ __all__ = [
     "PartMeta",
     "PutOutcome",
     "UploadMeta",
+    "VersionPage",
     "validate_bucket_name",
     "validate_key",
 ]
@@ -81,12 +82,19 @@ class ObjectMeta:
     owner: str = ""
     parts: tuple[int, ...] = ()  # part sizes of an object completed from a multipart upload
     tags: tuple[tuple[str, str], ...] = ()  # object tagging, in the order given
+    version_id: str = ""  # "" in a bucket that never had versioning; "null" or an id once it has
+    delete_marker: bool = False  # a versioned DELETE's marker: no content, no CID
 
     def __post_init__(self) -> None:
         if self.size < 0:
             raise ValueError("size must be >= 0")
-        if not self.cid:
+        if not self.cid and not self.delete_marker:
             raise ValueError("cid must be set")
+
+    @property
+    def shown_version(self) -> str:
+        """The version id S3 shows: objects from before versioning are the "null" version."""
+        return self.version_id or "null"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +132,7 @@ class PutOutcome:
 
     previous: ObjectMeta | None
     repin_needed: bool
+    current: ObjectMeta | None = None  # the row as committed (with the version id the store gave it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +143,17 @@ class ListPage:
     common_prefixes: tuple[str, ...]
     is_truncated: bool
     next_marker: str | None  # the last key or common prefix returned, when truncated
+
+
+@dataclass(frozen=True, slots=True)
+class VersionPage:
+    """One page of ListObjectVersions: (version or delete marker, is latest) in key order, newest first per key."""
+
+    versions: tuple[tuple[ObjectMeta, bool], ...]
+    common_prefixes: tuple[str, ...]
+    is_truncated: bool
+    next_key_marker: str
+    next_version_id_marker: str
 
 
 @dataclass(frozen=True, slots=True)

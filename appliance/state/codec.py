@@ -27,6 +27,7 @@ __all__ = [
     "decode_object",
     "decode_part",
     "decode_upload",
+    "decode_version",
     "decode_time",
     "encode_bucket",
     "encode_group",
@@ -34,6 +35,7 @@ __all__ = [
     "encode_object",
     "encode_part",
     "encode_upload",
+    "encode_version",
     "encode_time",
     "get_job",
     "remember_unpinned",
@@ -92,7 +94,7 @@ def object_to_row(meta: ObjectMeta) -> list[Any]:
         meta.headers,
         meta.checksums,
         meta.owner,
-        *([_extras(meta)] if meta.parts or meta.tags else []),
+        *([_extras(meta)] if meta.parts or meta.tags or meta.version_id or meta.delete_marker else []),
     ]
 
 
@@ -103,6 +105,10 @@ def _extras(meta: ObjectMeta) -> dict[str, Any]:
         extras["p"] = list(meta.parts)
     if meta.tags:
         extras["t"] = meta.tags
+    if meta.version_id:
+        extras["v"] = meta.version_id
+    if meta.delete_marker:
+        extras["d"] = 1
     return extras
 
 
@@ -129,6 +135,8 @@ def object_from_row(bucket: str, key: str, row: list[Any]) -> ObjectMeta:
             owner=owner,
             parts=tuple(extras.get("p", ())),
             tags=_pairs(extras.get("t")),
+            version_id=str(extras.get("v", "")),
+            delete_marker=bool(extras.get("d", 0)),
         )
     except (ValueError, TypeError) as exc:
         raise BackendError(f"corrupt object row for {bucket}/{key[:200]} in the metadata store: {exc}") from exc
@@ -350,3 +358,16 @@ def decode_part(part_number: int, raw: bytes) -> PartMeta:
         return PartMeta(part_number, cid, int(size), etag, float(last_modified), _pairs(checksums))
     except (ValueError, TypeError) as exc:
         raise BackendError(f"corrupt part row {part_number} in the metadata store: {exc}") from exc
+
+
+def encode_version(meta: ObjectMeta) -> bytes:
+    """A versions-db value: bucket and key, then the object row (delete markers included)."""
+    return _dumps([meta.bucket, meta.key, object_to_row(meta)])
+
+
+def decode_version(raw: bytes) -> ObjectMeta:
+    try:
+        bucket, key, row = json.loads(raw)
+    except (ValueError, TypeError) as exc:
+        raise BackendError(f"corrupt version row in the metadata store: {exc}") from exc
+    return object_from_row(str(bucket), str(key), row)

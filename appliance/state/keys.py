@@ -15,6 +15,10 @@ Named databases (all in one environment):
     upload_index    bucket UTF-8 + NUL + upload id -> b""  (a bucket's uploads)      (schema 2)
     parts           upload id + NUL + part number (4 bytes, big-endian) -> part row (schema 2)
     bucket_configs  bucket UTF-8 + NUL + name (cors, tagging, versioning, ...) -> JSON text (schema 2)
+    versions        version_prefix(object id) + inverted time (8) + random (4) -> version row (schema 2):
+                    noncurrent versions and delete markers; the current version stays in `objects`
+
+A noncurrent version's CID is referenced in cid_refs by VERSION_REF_MARK + its versions-db key.
 
 A part's CID is referenced in cid_refs by PART_REF_MARK + upload id + NUL + part number, so a part being
 uploaded counts in the CID's refcount like an object does, and objects_by_cid skips it.
@@ -40,6 +44,7 @@ __all__ = [
     "GROUP_MARK",
     "LONG_REF_MARK",
     "PART_REF_MARK",
+    "VERSION_REF_MARK",
     "SCHEMA_VERSION_KEY",
     "Dbs",
     "bucket_key",
@@ -51,6 +56,9 @@ __all__ = [
     "part_number_of",
     "part_ref",
     "upload_index_key",
+    "version_key",
+    "version_prefix",
+    "version_ref",
     "object_id",
     "pack_time",
     "prefix_successor",
@@ -66,6 +74,7 @@ DIRECT_MAX = LMDB_MAX_KEY - 1
 GROUP_MARK = b"\x01"
 LONG_REF_MARK = b"\xff"  # never the first byte of an object id (bucket names are ASCII)
 PART_REF_MARK = b"\xfe"  # a cid_refs value naming a multipart part, not an object
+VERSION_REF_MARK = b"\xfd"  # a cid_refs value naming a noncurrent object version
 SCHEMA_VERSION_KEY = b"schema_version"
 
 # (name, dupsort) for every named database, opened once when the store opens.
@@ -83,6 +92,7 @@ DB_SPECS: tuple[tuple[bytes, bool], ...] = (
     (b"upload_index", False),
     (b"parts", False),
     (b"bucket_configs", False),
+    (b"versions", False),
 )
 
 _TIME = struct.Struct(">Q")
@@ -108,6 +118,7 @@ class Dbs:
     upload_index: Any
     parts: Any
     bucket_configs: Any
+    versions: Any
 
 
 def bucket_key(bucket: str) -> bytes:
@@ -212,3 +223,22 @@ def part_ref(upload_id: str, part_number: int) -> bytes:
 
 def upload_index_key(bucket: str, upload_id: str) -> bytes:
     return bucket.encode("utf-8") + b"\x00" + upload_id.encode("ascii")
+
+
+VERSION_HEAD_MAX = 470  # object-id bytes kept in a versions-db key; longer ids are told apart by their hash
+_VERSION_TIME = struct.Struct(">QI")
+
+
+def version_prefix(oid: bytes) -> bytes:
+    """The head of every versions-db key of one object id (ids order as the objects db does, except that ids
+    longer than VERSION_HEAD_MAX bytes sharing that head order by hash)."""
+    return oid[:VERSION_HEAD_MAX] + b"\x00" + hashlib.sha256(oid).digest()[:8]
+
+
+def version_key(oid: bytes, micros: int, rand: int) -> bytes:
+    """Newest first within an object id."""
+    return version_prefix(oid) + _VERSION_TIME.pack(_ALL - micros, rand)
+
+
+def version_ref(vkey: bytes) -> bytes:
+    return VERSION_REF_MARK + vkey

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import heapq
+import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -26,8 +28,17 @@ from appliance.errors import (
     NoSuchBucket,
     NoSuchUpload,
 )
-from appliance.model import BucketMeta, ListPage, ObjectMeta, PartMeta, PutOutcome, UploadMeta, validate_key
-from appliance.state import codec, keys, uploads
+from appliance.model import (
+    BucketMeta,
+    ListPage,
+    ObjectMeta,
+    PartMeta,
+    PutOutcome,
+    UploadMeta,
+    VersionPage,
+    validate_key,
+)
+from appliance.state import codec, keys, uploads, versions
 from appliance.state.codec import UnpinJob
 from appliance.state.migrations import CURRENT_VERSION, check_version, migrate, read_version
 
@@ -205,20 +216,54 @@ class LmdbMetadataStore:
     @_guarded
     def put_object(self, meta: ObjectMeta, *, unpin_grace: float, now: float) -> PutOutcome:
         validate_key(meta.key)
-        oid = keys.object_id(meta.bucket, meta.key)
         with self._env.begin(write=True) as txn:
             if txn.get(keys.bucket_key(meta.bucket), db=self._dbs.buckets) is None:
                 raise NoSuchBucket(f"The specified bucket does not exist: {meta.bucket[:80]}")
-            previous = codec.store_object(txn, self._dbs.objects, oid, meta)
-            repin = False
-            if previous is None or previous.cid != meta.cid:
-                if previous is not None:
-                    self._drop_ref(txn, previous.cid, oid, due=now + unpin_grace)
-                self._add_ref(txn, meta.cid, oid)
-                repin = self._take_unpin(txn, meta.cid)
-                # An unpin that finished while this PUT was streaming may have removed the pin `add` made.
-                repin = codec.take_unpinned(txn, self._dbs, meta.cid) or repin
-            return PutOutcome(previous=previous, repin_needed=repin)
+            return self._write_current(txn, meta, unpin_grace=unpin_grace, now=now)
+
+    def _write_current(self, txn: Any, meta: ObjectMeta, *, unpin_grace: float, now: float) -> PutOutcome:
+        """Make `meta` the key's current version: in a versioned bucket the previous one becomes noncurrent
+        (Enabled) or, if it is the "null" version, is replaced (Suspended)."""
+        oid = keys.object_id(meta.bucket, meta.key)
+        mode = versions.bucket_versioning(txn, self._dbs, meta.bucket)
+        if mode == versions.ENABLED:
+            meta = dataclasses.replace(meta, version_id=versions.new_version_id(now))
+        elif mode == versions.SUSPENDED:
+            meta = dataclasses.replace(meta, version_id="null")
+            self._drop_null_versions(txn, oid, due=now + unpin_grace)
+        else:
+            meta = dataclasses.replace(meta, version_id="")
+        current = codec.load_object(txn, self._dbs.objects, oid)
+        if mode and current is not None and not (mode == versions.SUSPENDED and current.shown_version == "null"):
+            self._archive(txn, oid, current)
+        previous = codec.store_object(txn, self._dbs.objects, oid, meta)
+        repin = False
+        if previous is None or previous.cid != meta.cid:
+            if previous is not None:
+                self._drop_ref(txn, previous.cid, oid, due=now + unpin_grace)
+            self._add_ref(txn, meta.cid, oid)
+            repin = self._take_unpin(txn, meta.cid)
+            # An unpin that finished while this PUT was streaming may have removed the pin `add` made.
+            repin = codec.take_unpinned(txn, self._dbs, meta.cid) or repin
+        return PutOutcome(previous=previous, repin_needed=repin, current=meta)
+
+    def _archive(self, txn: Any, oid: bytes, meta: ObjectMeta) -> None:
+        """Copy the current version into `versions` with its own CID reference (the caller then replaces or
+        removes the current row, dropping its object reference without reaching refcount zero)."""
+        archived = dataclasses.replace(meta, version_id=meta.shown_version)
+        vkey = versions.version_key_of(oid, archived)
+        txn.put(vkey, codec.encode_version(archived), db=self._dbs.versions)
+        txn.put(archived.cid.encode("utf-8"), keys.version_ref(vkey), db=self._dbs.cid_refs)
+
+    def _drop_version(self, txn: Any, vkey: bytes, meta: ObjectMeta, *, due: float) -> None:
+        txn.delete(vkey, db=self._dbs.versions)
+        if not meta.delete_marker:
+            self._drop_ref_value(txn, meta.cid, keys.version_ref(vkey), due=due)
+
+    def _drop_null_versions(self, txn: Any, oid: bytes, *, due: float) -> None:
+        for vkey, meta in list(versions.iter_versions(txn, self._dbs, oid)):
+            if meta.shown_version == "null":
+                self._drop_version(txn, vkey, meta, due=due)
 
     @_guarded
     def get_object(self, bucket: str, key: str) -> ObjectMeta | None:
@@ -239,12 +284,91 @@ class LmdbMetadataStore:
 
     @_guarded
     def delete_object(self, bucket: str, key: str, *, unpin_grace: float, now: float) -> ObjectMeta | None:
+        """Delete the current version. In a versioned bucket a delete marker becomes the current version and is
+        returned (the removed version stays as noncurrent, unless it was the "null" one of a suspended bucket)."""
         oid = keys.object_id(bucket, key)
+        due = now + unpin_grace
         with self._env.begin(write=True) as txn:
-            previous = codec.remove_object(txn, self._dbs.objects, oid)
-            if previous is not None:
-                self._drop_ref(txn, previous.cid, oid, due=now + unpin_grace)
-            return previous
+            mode = versions.bucket_versioning(txn, self._dbs, bucket)
+            if not mode:
+                previous = codec.remove_object(txn, self._dbs.objects, oid)
+                if previous is not None:
+                    self._drop_ref(txn, previous.cid, oid, due=due)
+                return previous
+            if txn.get(keys.bucket_key(bucket), db=self._dbs.buckets) is None:
+                raise NoSuchBucket(f"The specified bucket does not exist: {bucket[:80]}")
+            current = codec.remove_object(txn, self._dbs.objects, oid)
+            if current is not None:
+                if not (mode == versions.SUSPENDED and current.shown_version == "null"):
+                    self._archive(txn, oid, current)
+                self._drop_ref(txn, current.cid, oid, due=due)
+            if mode == versions.SUSPENDED:
+                self._drop_null_versions(txn, oid, due=due)
+            marker = ObjectMeta(
+                bucket=bucket,
+                key=key,
+                cid="",
+                size=0,
+                etag="",
+                last_modified=now,
+                version_id=versions.new_version_id(now) if mode == versions.ENABLED else "null",
+                delete_marker=True,
+            )
+            txn.put(versions.version_key_of(oid, marker), codec.encode_version(marker), db=self._dbs.versions)
+            return marker
+
+    @_guarded
+    def get_version(self, bucket: str, key: str, version_id: str) -> ObjectMeta | None:
+        """The version `version_id` of a key (current, noncurrent or a delete marker), or None."""
+        oid = keys.object_id(bucket, key)
+        with self._env.begin() as txn:
+            current = codec.load_object(txn, self._dbs.objects, oid)
+            if current is not None and current.shown_version == version_id:
+                return current
+            found = versions.find_version(txn, self._dbs, oid, version_id)
+            return None if found is None else found[1]
+
+    @_guarded
+    def current_is_delete_marker(self, bucket: str, key: str) -> bool:
+        """Whether the key's newest version is a delete marker (GET then says x-amz-delete-marker: true)."""
+        oid = keys.object_id(bucket, key)
+        with self._env.begin() as txn:
+            if codec.load_object(txn, self._dbs.objects, oid) is not None:
+                return False
+            newest = next(versions.iter_versions(txn, self._dbs, oid), None)
+            return newest is not None and newest[1].delete_marker
+
+    @_guarded
+    def delete_version(
+        self, bucket: str, key: str, version_id: str, *, unpin_grace: float, now: float
+    ) -> ObjectMeta | None:
+        """Remove one version for good (None if there is no such version). If it was the current one, the newest
+        noncurrent version, unless it is a delete marker, becomes current again."""
+        oid = keys.object_id(bucket, key)
+        due = now + unpin_grace
+        with self._env.begin(write=True) as txn:
+            if txn.get(keys.bucket_key(bucket), db=self._dbs.buckets) is None:
+                raise NoSuchBucket(f"The specified bucket does not exist: {bucket[:80]}")
+            current = codec.load_object(txn, self._dbs.objects, oid)
+            if current is not None and current.shown_version == version_id:
+                codec.remove_object(txn, self._dbs.objects, oid)
+                self._drop_ref(txn, current.cid, oid, due=due)
+                removed = current
+            else:
+                found = versions.find_version(txn, self._dbs, oid, version_id)
+                if found is None:
+                    return None
+                vkey, removed = found
+                self._drop_version(txn, vkey, removed, due=due)
+            if codec.load_object(txn, self._dbs.objects, oid) is None:
+                newest = next(versions.iter_versions(txn, self._dbs, oid), None)
+                if newest is not None and not newest[1].delete_marker:
+                    vkey, promoted = newest
+                    codec.store_object(txn, self._dbs.objects, oid, promoted)
+                    self._add_ref(txn, promoted.cid, oid)
+                    txn.delete(vkey, db=self._dbs.versions)
+                    txn.delete(promoted.cid.encode("utf-8"), keys.version_ref(vkey), db=self._dbs.cid_refs)
+            return removed
 
     @_guarded
     def list_objects(
@@ -293,6 +417,97 @@ class LmdbMetadataStore:
                 entries = codec.scan_objects(cursor, low)
         return ListPage(tuple(objects), tuple(prefixes), truncated, last if truncated else None)
 
+    @_guarded
+    def list_versions(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_id_marker: str = "",
+        max_keys: int = 1000,
+    ) -> VersionPage:
+        """ListObjectVersions: every version (current first, then newest to oldest) and delete marker of each key,
+        keys in listing order, with CommonPrefixes for a delimiter."""
+        head = keys.bucket_prefix(bucket)
+        wanted = head + prefix.encode("utf-8")
+        delim = delimiter.encode("utf-8")
+        entries: list[tuple[ObjectMeta, bool]] = []
+        prefixes: list[str] = []
+        truncated = False
+        next_key = next_version = ""
+        with self._env.begin() as txn:
+            if txn.get(keys.bucket_key(bucket), db=self._dbs.buckets) is None:
+                raise NoSuchBucket(f"The specified bucket does not exist: {bucket[:80]}")
+            for oid in self._version_oids(txn, wanted):
+                key = oid[len(head) :].decode("utf-8")
+                cut = oid.find(delim, len(wanted)) if delim else -1
+                if cut >= 0:
+                    common = oid[: cut + len(delim)][len(head) :].decode("utf-8")
+                    if (prefixes and prefixes[-1] == common) or (key_marker and common <= key_marker):
+                        continue
+                    if len(entries) + len(prefixes) == max_keys:
+                        truncated = True
+                        break
+                    prefixes.append(common)
+                    next_key, next_version = common, ""
+                    continue
+                if key_marker and key < key_marker:
+                    continue
+                rows = self._all_versions(txn, oid)
+                if key_marker and key == key_marker:
+                    if not version_id_marker:
+                        continue
+                    ids = [meta.shown_version for meta, _ in rows]
+                    rows = rows[ids.index(version_id_marker) + 1 :] if version_id_marker in ids else []
+                for meta, latest in rows:
+                    if len(entries) + len(prefixes) == max_keys:
+                        truncated = True
+                        break
+                    entries.append((meta, latest))
+                    next_key, next_version = key, meta.shown_version
+                if truncated:
+                    break
+        if not truncated:
+            next_key = next_version = ""
+        return VersionPage(tuple(entries), tuple(prefixes), truncated, next_key, next_version)
+
+    def _all_versions(self, txn: Any, oid: bytes) -> list[tuple[ObjectMeta, bool]]:
+        rows: list[tuple[ObjectMeta, bool]] = []
+        current = codec.load_object(txn, self._dbs.objects, oid)
+        if current is not None:
+            rows.append((current, True))
+        for _, meta in versions.iter_versions(txn, self._dbs, oid):
+            rows.append((meta, not rows))
+        return rows
+
+    def _version_oids(self, txn: Any, wanted: bytes) -> Iterator[bytes]:
+        """Every object id under `wanted` that has a current or a noncurrent version, in id order."""
+        current = itertools.takewhile(
+            lambda oid: oid.startswith(wanted),
+            (oid for oid, _ in codec.scan_objects(txn.cursor(db=self._dbs.objects), wanted)),
+        )
+        head = wanted[: keys.VERSION_HEAD_MAX]
+
+        def older() -> Iterator[bytes]:
+            cursor = txn.cursor(db=self._dbs.versions)
+            if not cursor.set_range(head):
+                return
+            for vkey, raw in cursor.iternext():
+                if not vkey.startswith(head):
+                    return
+                meta = codec.decode_version(raw)
+                oid = keys.object_id(meta.bucket, meta.key)
+                if oid.startswith(wanted):
+                    yield oid
+
+        last = None
+        for oid in heapq.merge(current, older()):
+            if oid != last:
+                last = oid
+                yield oid
+
     # The CID index
 
     @_guarded
@@ -303,8 +518,8 @@ class LmdbMetadataStore:
                 return []
             found = []
             for ref in cursor.iternext_dup():
-                if ref.startswith(keys.PART_REF_MARK):
-                    continue  # a part of a multipart upload in progress, not an object
+                if ref.startswith((keys.PART_REF_MARK, keys.VERSION_REF_MARK)):
+                    continue  # a part of a multipart upload in progress, or a noncurrent version
                 oid = txn.get(ref[1:], db=self._dbs.long_names) if ref.startswith(keys.LONG_REF_MARK) else ref
                 if oid is None:
                     raise BackendError(f"the metadata store's CID index is inconsistent for {cid}")
@@ -451,24 +666,16 @@ class LmdbMetadataStore:
     def complete_upload(self, upload_id: str, meta: ObjectMeta, *, unpin_grace: float, now: float) -> PutOutcome:
         """In one transaction: the object row (referencing the composed root CID) replaces any previous object, the
         upload and its parts go, and part CIDs nothing else references are queued for unpin."""
-        oid = keys.object_id(meta.bucket, meta.key)
         with self._env.begin(write=True) as txn:
             upload = uploads.load_upload(txn, self._dbs, upload_id)
             if upload is None or (upload.bucket, upload.key) != (meta.bucket, meta.key):
                 raise NoSuchUpload()
             if txn.get(keys.bucket_key(meta.bucket), db=self._dbs.buckets) is None:
                 raise NoSuchBucket(f"The specified bucket does not exist: {meta.bucket[:80]}")
-            previous = codec.store_object(txn, self._dbs.objects, oid, meta)
-            repin = False
-            if previous is None or previous.cid != meta.cid:
-                if previous is not None:
-                    self._drop_ref(txn, previous.cid, oid, due=now + unpin_grace)
-                self._add_ref(txn, meta.cid, oid)
-                repin = self._take_unpin(txn, meta.cid)
-                repin = codec.take_unpinned(txn, self._dbs, meta.cid) or repin
+            outcome = self._write_current(txn, meta, unpin_grace=unpin_grace, now=now)
             for part in uploads.delete_upload_rows(txn, self._dbs, upload):
                 self._drop_ref_value(txn, part.cid, keys.part_ref(upload_id, part.part_number), due=now + unpin_grace)
-            return PutOutcome(previous=previous, repin_needed=repin)
+            return outcome
 
     @_guarded
     def abort_upload(self, upload_id: str, *, unpin_grace: float, now: float) -> UploadMeta:
