@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
-from appliance.model import AddedContent, BucketMeta, ListPage, ObjectMeta, PartMeta, PutOutcome, UploadMeta
+from appliance.model import (
+    AddedContent,
+    BucketMeta,
+    ListPage,
+    ObjectMeta,
+    PartMeta,
+    PutOutcome,
+    UploadMeta,
+    VersionPage,
+)
 
 __all__ = ["ContentStore", "MetadataStore", "ObjectBody"]
 
@@ -147,6 +156,33 @@ class MetadataStore(Protocol):
 
     def unpin_queue_depth(self) -> int:
         """Jobs queued or in flight."""
+        ...
+
+    def get_version(self, bucket: str, key: str, version_id: str) -> ObjectMeta | None:
+        """A version of a key (current, noncurrent or delete marker; "null" for the unversioned one), or None."""
+        ...
+
+    def current_is_delete_marker(self, bucket: str, key: str) -> bool:
+        """Whether the key's newest version is a delete marker."""
+        ...
+
+    def delete_version(
+        self, bucket: str, key: str, version_id: str, *, unpin_grace: float, now: float
+    ) -> ObjectMeta | None:
+        """Remove one version for good; the next newest becomes current. None if there was no such version."""
+        ...
+
+    def list_versions(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_id_marker: str = "",
+        max_keys: int = 1000,
+    ) -> VersionPage:
+        """One page of ListObjectVersions. NoSuchBucket."""
         ...
 
     def set_object_tags(self, bucket: str, key: str, tags: tuple[tuple[str, str], ...]) -> ObjectMeta | None:

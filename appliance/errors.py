@@ -9,7 +9,7 @@ S3IpfsError                      exit 1
 │   ├── InvalidRange, PreconditionFailed, NotModified
 │   ├── BadDigest, InvalidDigest, IncompleteBody, EntityTooLarge, MissingContentLength
 │   ├── MalformedXML, MethodNotAllowed, NotImplementedAction
-│   ├── EntityTooSmall, InvalidPart, InvalidPartOrder, InvalidTag, NoSuchTagSet
+│   ├── EntityTooSmall, InvalidPart, InvalidPartOrder, InvalidTag, NoSuchTagSet, NoSuchVersion, DeleteMarkerError
 │   ├── MetadataTooLarge, RequestTimeout, InvalidLocationConstraint, InvalidURI, RequestHeaderSectionTooLarge
 │   └── AuthError
 │       ├── AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch
@@ -58,6 +58,8 @@ __all__ = [
     "NoSuchBucket",
     "NoSuchKey",
     "NoSuchTagSet",
+    "NoSuchVersion",
+    "DeleteMarkerError",
     "NoSuchUpload",
     "NotImplementedAction",
     "NotModified",
@@ -288,3 +290,19 @@ class InvalidTag(RequestError):
 
 class NoSuchTagSet(RequestError):
     default_message = "The TagSet does not exist."
+
+
+class NoSuchVersion(RequestError):
+    default_message = "The specified version does not exist."
+
+
+class DeleteMarkerError(RequestError):
+    """GET/HEAD met a delete marker: NoSuchKey (no version asked) or MethodNotAllowed (the marker's version asked).
+    The response carries x-amz-delete-marker: true and the marker's version id."""
+
+    default_message = "The specified key does not exist."
+
+    def __init__(self, message: str | None = None, *, version_id: str = "", requested: bool = False) -> None:
+        super().__init__(message)
+        self.version_id = version_id
+        self.requested = requested

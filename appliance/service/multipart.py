@@ -211,7 +211,7 @@ class MultipartService:
             raise
         if outcome.repin_needed:
             await self._content.pin(cid)
-        return meta
+        return outcome.current or meta
 
     @staticmethod
     def _composite(upload: UploadMeta, parts: list[PartMeta]) -> tuple[tuple[str, str], ...]:

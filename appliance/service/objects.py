@@ -9,10 +9,26 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from appliance.components import ContentStore, MetadataStore, ObjectBody
-from appliance.errors import NoSuchBucket, NoSuchKey
-from appliance.model import ListPage, ObjectMeta, validate_key
+from appliance.errors import DeleteMarkerError, InvalidArgument, NoSuchBucket, NoSuchKey, NoSuchVersion
+from appliance.model import ListPage, ObjectMeta, VersionPage, validate_key
 
-__all__ = ["DeleteResult", "ObjectService", "PutRequest"]
+__all__ = ["DeleteResult", "ObjectService", "PutRequest", "check_version_id"]
+
+
+def check_version_id(version_id: str) -> None:
+    """InvalidArgument unless `version_id` is "null" or an id this store makes."""
+    if version_id != "null" and parse_version(version_id) is None:
+        raise InvalidArgument("Invalid version id specified")
+
+
+def parse_version(version_id: str) -> tuple[int, int] | None:
+    if len(version_id) != 24 or not version_id.isascii():
+        return None
+    try:
+        return int(version_id[:16], 16), int(version_id[16:], 16)
+    except ValueError:
+        return None
+
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +52,8 @@ class DeleteResult:
 
     key: str
     error: Exception | None = None
+    version_id: str | None = None
+    removed: ObjectMeta | None = None  # what went: an object, a version, or (versioned DELETE) the new marker
 
 
 class ObjectService:
@@ -87,7 +105,7 @@ class ObjectService:
         if outcome.repin_needed:
             # An unpin of this very CID was in flight when we committed: pin again before acknowledging.
             await self._content.pin(added.cid)
-        return meta
+        return outcome.current or meta
 
     async def copy_object(
         self,
@@ -121,7 +139,7 @@ class ObjectService:
         outcome = await asyncio.to_thread(self._store.put_object, meta, unpin_grace=self._grace, now=self._clock())
         if outcome.repin_needed:
             await self._content.pin(meta.cid)
-        return meta
+        return outcome.current or meta
 
     async def set_tags(self, bucket: str, key: str, tags: tuple[tuple[str, str], ...]) -> ObjectMeta:
         """Replace the object's tag set; NoSuchKey / NoSuchBucket."""
@@ -140,12 +158,26 @@ class ObjectService:
         except Exception:
             log.exception("could not queue the release of unreferenced cid %s", cid)
 
-    async def head_object(self, bucket: str, key: str) -> ObjectMeta:
-        """The object's metadata; NoSuchKey / NoSuchBucket."""
+    async def head_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectMeta:
+        """The object's metadata (a given version of it); NoSuchKey / NoSuchVersion / NoSuchBucket, and
+        DeleteMarkerError when the answer is a delete marker."""
         validate_key(key)
+        if version_id is not None:
+            check_version_id(version_id)
+            meta = await asyncio.to_thread(self._store.get_version, bucket, key, version_id)
+            if meta is None:
+                await self.require_bucket(bucket)
+                raise NoSuchVersion()
+            if meta.delete_marker:
+                raise DeleteMarkerError(
+                    "The specified method is not allowed against this resource.", version_id=version_id, requested=True
+                )
+            return meta
         meta = await asyncio.to_thread(self._store.get_object, bucket, key)
         if meta is None:
             await self.require_bucket(bucket)
+            if await asyncio.to_thread(self._store.current_is_delete_marker, bucket, key):
+                raise DeleteMarkerError(f"The specified key does not exist: {key[:200]}")
             raise NoSuchKey(f"The specified key does not exist: {key[:200]}")
         return meta
 
@@ -166,17 +198,28 @@ class ObjectService:
             await self.require_bucket(bucket)
         return removed
 
-    async def delete_objects(self, bucket: str, keys: list[str]) -> list[DeleteResult]:
-        """Delete several keys; each gets its own result."""
+    async def delete_version(self, bucket: str, key: str, version_id: str) -> ObjectMeta | None:
+        """Remove one version for good (None: there was no such version, which S3 answers with 204 too)."""
+        validate_key(key)
+        check_version_id(version_id)
+        return await asyncio.to_thread(
+            self._store.delete_version, bucket, key, version_id, unpin_grace=self._grace, now=self._clock()
+        )
+
+    async def delete_objects(self, bucket: str, entries: list[tuple[str, str | None]]) -> list[DeleteResult]:
+        """Delete several keys (or versions of them); each gets its own result."""
         await self.require_bucket(bucket)
         results: list[DeleteResult] = []
-        for key in keys:
+        for key, version_id in entries:
             try:
-                await self.delete_object(bucket, key)
+                if version_id is None:
+                    removed = await self.delete_object(bucket, key)
+                else:
+                    removed = await self.delete_version(bucket, key, version_id)
             except Exception as exc:
-                results.append(DeleteResult(key, exc))
+                results.append(DeleteResult(key, exc, version_id))
             else:
-                results.append(DeleteResult(key))
+                results.append(DeleteResult(key, None, version_id, removed))
         return results
 
     async def list_objects(
@@ -189,6 +232,20 @@ class ObjectService:
             prefix=prefix,
             delimiter=delimiter,
             start_after=start_after,
+            max_keys=max_keys,
+        )
+
+    async def list_versions(
+        self, bucket: str, *, prefix: str, delimiter: str, key_marker: str, version_id_marker: str, max_keys: int
+    ) -> VersionPage:
+        """One page of ListObjectVersions (from metadata alone)."""
+        return await asyncio.to_thread(
+            self._store.list_versions,
+            bucket,
+            prefix=prefix,
+            delimiter=delimiter,
+            key_marker=key_marker,
+            version_id_marker=version_id_marker,
             max_keys=max_keys,
         )
 

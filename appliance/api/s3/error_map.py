@@ -34,6 +34,8 @@ S3_ERRORS: dict[type[e.S3IpfsError], tuple[str, int]] = {
     e.EntityTooSmall: ("EntityTooSmall", 400),
     e.InvalidTag: ("InvalidTag", 400),
     e.NoSuchTagSet: ("NoSuchTagSet", 404),
+    e.NoSuchVersion: ("NoSuchVersion", 404),
+    e.DeleteMarkerError: ("NoSuchKey", 404),
     e.InvalidPart: ("InvalidPart", 400),
     e.InvalidPartOrder: ("InvalidPartOrder", 400),
     e.RequestTimeout: ("RequestTimeout", 400),
@@ -57,6 +59,8 @@ S3_ERRORS: dict[type[e.S3IpfsError], tuple[str, int]] = {
 
 def s3_error_for(error: e.S3IpfsError) -> tuple[str, int]:
     """The S3 code and status for a domain error (walks the class's MRO)."""
+    if isinstance(error, e.DeleteMarkerError) and error.requested:
+        return ("MethodNotAllowed", 405)
     for cls in type(error).__mro__:
         if cls in S3_ERRORS:
             return S3_ERRORS[cls]

@@ -6,7 +6,7 @@ from quart import Response
 
 from appliance.api.s3.error_map import s3_error_for
 from appliance.api.s3.xml import XmlBuilder, http_date
-from appliance.errors import BackendUnavailable, InvalidRange, NotModified, S3IpfsError
+from appliance.errors import BackendUnavailable, DeleteMarkerError, InvalidRange, NotModified, S3IpfsError
 
 __all__ = ["empty_response", "error_response", "xml_response"]
 
@@ -42,6 +42,10 @@ def error_response(error: S3IpfsError, *, request_id: str, resource: str, head: 
     response = Response(b"" if head else builder.render(), status=status, content_type=XML_TYPE)
     if isinstance(error, BackendUnavailable):
         response.headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, DeleteMarkerError):
+        response.headers["x-amz-delete-marker"] = "true"
+        if error.version_id:
+            response.headers["x-amz-version-id"] = error.version_id
     if isinstance(error, InvalidRange):
         response.headers["Content-Range"] = f"bytes */{error.object_size}"
     return response

@@ -7,7 +7,17 @@ from collections.abc import Awaitable, Callable
 from quart import Response
 
 from appliance.api.s3.context import RequestContext
-from appliance.api.s3.handlers import buckets, copy, cors, delete_objects, listing, multipart, objects, tagging
+from appliance.api.s3.handlers import (
+    buckets,
+    copy,
+    cors,
+    delete_objects,
+    listing,
+    multipart,
+    objects,
+    tagging,
+    versioning,
+)
 
 __all__ = ["HANDLERS", "Handler"]
 
@@ -35,6 +45,9 @@ HANDLERS: dict[str, Handler] = {
     "GetObjectAttributes": objects.get_object_attributes,
     "CopyObject": copy.copy_object,
     "UploadPartCopy": copy.upload_part_copy,
+    "PutBucketVersioning": versioning.put_bucket_versioning,
+    "GetBucketVersioning": versioning.get_bucket_versioning,
+    "ListObjectVersions": versioning.list_object_versions,
     "PutObjectTagging": tagging.put_object_tagging,
     "GetObjectTagging": tagging.get_object_tagging,
     "DeleteObjectTagging": tagging.delete_object_tagging,

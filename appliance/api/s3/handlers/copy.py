@@ -15,6 +15,7 @@ from appliance.api.s3.xml import XmlBuilder, iso_date
 from appliance.errors import InvalidArgument, InvalidRange, InvalidRequest, NotModified, PreconditionFailed
 from appliance.model import ObjectMeta
 from appliance.service.multipart import parse_part_number
+from appliance.service.objects import check_version_id
 
 __all__ = ["copy_object", "parse_copy_source", "upload_part_copy"]
 
@@ -26,25 +27,29 @@ _COPY_CONDITIONS = {
 }
 
 
-def parse_copy_source(value: str) -> tuple[str, str]:
-    """(bucket, key) of an x-amz-copy-source header: '/bucket/key' or 'bucket/key', URL-encoded, optionally with
-    '?versionId=null' (the only version there is until versioning lands)."""
+def parse_copy_source(value: str) -> tuple[str, str, str | None]:
+    """(bucket, key, version id or None) of an x-amz-copy-source header: '/bucket/key' or 'bucket/key',
+    URL-encoded, optionally followed by '?versionId=<id>'."""
     path, _, query = value.strip().partition("?")
-    if query and query not in ("versionId=null", ""):
-        raise InvalidArgument("Invalid version id specified")
+    version: str | None = None
+    if query:
+        name, _, version = query.partition("=")
+        if name != "versionId" or not version:
+            raise InvalidArgument("Invalid version id specified")
+        check_version_id(version)
     decoded = unquote(path, errors="strict").removeprefix("/")
     bucket, sep, key = decoded.partition("/")
     if not sep or not bucket or not key:
         raise InvalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
-    return bucket, key
+    return bucket, key, version
 
 
 async def _source(ctx: RequestContext) -> ObjectMeta:
     try:
-        bucket, key = parse_copy_source(ctx.request.header("x-amz-copy-source"))
+        bucket, key, version = parse_copy_source(ctx.request.header("x-amz-copy-source"))
     except UnicodeDecodeError:
         raise InvalidArgument("Copy Source is not valid UTF-8.") from None
-    meta = await ctx.services.objects.head_object(bucket, key)
+    meta = await ctx.services.objects.head_object(bucket, key, version)
     wanted = {
         plain: ctx.request.headers[name] for name, plain in _COPY_CONDITIONS.items() if name in ctx.request.headers
     }
@@ -87,6 +92,10 @@ async def copy_object(ctx: RequestContext) -> Response:
         xml.leaf(f"Checksum{alg.upper()}", value)
     response = xml_response(xml)
     response.headers["x-amz-meta-cid"] = copied.cid
+    if copied.version_id:
+        response.headers["x-amz-version-id"] = copied.version_id
+    if source.version_id:
+        response.headers["x-amz-copy-source-version-id"] = source.version_id
     return response
 
 

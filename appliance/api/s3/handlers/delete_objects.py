@@ -11,7 +11,6 @@ from appliance.api.s3.error_map import s3_error_for
 from appliance.api.s3.render import xml_response
 from appliance.api.s3.xml import XmlBuilder, local_name, parse_xml
 from appliance.errors import InvalidRequest, MalformedXML, S3IpfsError
-from appliance.service.objects import DeleteResult
 
 __all__ = ["MAX_DELETE_KEYS", "delete_objects", "parse_delete"]
 
@@ -74,21 +73,21 @@ async def delete_objects(ctx: RequestContext) -> Response:
         raise InvalidRequest("Missing required header for this request: Content-MD5.")
     body = await ctx.read_small_body(ctx.services.s3.max_xml_body_bytes)
     quiet, entries = parse_delete(body)
-    keys = [key for key, version in entries if version in (None, "null")]
-    results = {result.key: result for result in await ctx.services.objects.delete_objects(bucket, keys)}
+    results = await ctx.services.objects.delete_objects(bucket, entries)
     xml = XmlBuilder("DeleteResult")
-    for key, version in entries:
-        if version not in (None, "null"):
-            xml.open("Error").leaf("Key", key).leaf("VersionId", version).leaf("Code", "NoSuchVersion")
-            xml.leaf("Message", "The specified version does not exist.").close("Error")
-            continue
-        result = results.get(key, DeleteResult(key))
+    for result in results:
         if result.error is None:
             if not quiet:
-                xml.open("Deleted").leaf("Key", key).leaf("VersionId", version).close("Deleted")
+                removed = result.removed
+                xml.open("Deleted").leaf("Key", result.key).leaf("VersionId", result.version_id)
+                if removed is not None and removed.delete_marker:
+                    xml.leaf("DeleteMarker", True)
+                    xml.leaf("DeleteMarkerVersionId", removed.version_id if result.version_id is None else None)
+                xml.close("Deleted")
             continue
         error = result.error
         code, _ = s3_error_for(error) if isinstance(error, S3IpfsError) else ("InternalError", 500)
         message = error.message if isinstance(error, S3IpfsError) else "We encountered an internal error."
-        xml.open("Error").leaf("Key", key).leaf("Code", code).leaf("Message", message).close("Error")
+        xml.open("Error").leaf("Key", result.key).leaf("VersionId", result.version_id)
+        xml.leaf("Code", code).leaf("Message", message).close("Error")
     return xml_response(xml)

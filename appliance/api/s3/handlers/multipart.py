@@ -133,6 +133,8 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
         xml.leaf("ChecksumType", "COMPOSITE")
     response = xml_response(xml)
     response.headers["x-amz-meta-cid"] = meta.cid
+    if meta.version_id:
+        response.headers["x-amz-version-id"] = meta.version_id
     return response
 
 

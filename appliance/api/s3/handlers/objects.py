@@ -98,6 +98,8 @@ def _object_headers(meta: ObjectMeta) -> dict[str, str]:
         headers["x-amz-tagging-count"] = str(len(meta.tags))
     if meta.parts:
         headers["x-amz-mp-parts-count"] = str(len(meta.parts))
+    if meta.version_id:
+        headers["x-amz-version-id"] = meta.version_id
     return headers
 
 
@@ -118,6 +120,8 @@ async def put_object(ctx: RequestContext) -> Response:
     body = ctx.verified_body(ctx.services.s3.max_single_put_bytes)
     meta = await ctx.services.objects.put_object(request, body)
     out = {"ETag": f'"{meta.etag}"', "x-amz-meta-cid": meta.cid, "x-ipfs-pin-status": "pinned"}
+    if meta.version_id:
+        out["x-amz-version-id"] = meta.version_id
     for alg, value in meta.checksums:
         out[f"x-amz-checksum-{alg}"] = value
     return empty_response(200, out)
@@ -131,7 +135,7 @@ def _checksum_headers(ctx: RequestContext, meta: ObjectMeta, headers: dict[str, 
 
 async def _prepare(ctx: RequestContext) -> tuple[ObjectMeta, dict[str, str], tuple[int, int] | None]:
     bucket, key = _key(ctx)
-    meta = await ctx.services.objects.head_object(bucket, key)
+    meta = await ctx.services.objects.head_object(bucket, key, ctx.request.arg("versionId"))
     check_conditions(ctx.request.headers, etag=meta.etag, last_modified=meta.last_modified, now=ctx.services.clock())
     span = parse_range(ctx.request.headers.get("range"), meta.size)
     headers = _object_headers(meta)
@@ -192,8 +196,19 @@ async def get_object(ctx: RequestContext) -> Response:
 
 async def delete_object(ctx: RequestContext) -> Response:
     bucket, key = _key(ctx)
-    await ctx.services.objects.delete_object(bucket, key)
-    return empty_response(204)
+    version_id = ctx.request.arg("versionId")
+    headers: dict[str, str] = {}
+    if version_id is not None:
+        removed = await ctx.services.objects.delete_version(bucket, key, version_id)
+        headers["x-amz-version-id"] = version_id
+        if removed is not None and removed.delete_marker:
+            headers["x-amz-delete-marker"] = "true"
+    else:
+        removed = await ctx.services.objects.delete_object(bucket, key)
+        if removed is not None and removed.delete_marker:  # a versioned bucket: the marker is the new current
+            headers["x-amz-delete-marker"] = "true"
+            headers["x-amz-version-id"] = removed.version_id
+    return empty_response(204, headers)
 
 
 def _header_int(ctx: RequestContext, name: str, default: int) -> int:
@@ -213,7 +228,7 @@ async def get_object_attributes(ctx: RequestContext) -> Response:
     wanted = {a.strip() for a in ctx.request.header("x-amz-object-attributes").split(",") if a.strip()}
     if not wanted or not wanted <= _ATTRIBUTES:
         raise InvalidArgument("Invalid attribute name specified in x-amz-object-attributes.")
-    meta = await ctx.services.objects.head_object(bucket, key)
+    meta = await ctx.services.objects.head_object(bucket, key, ctx.request.arg("versionId"))
     check_conditions(ctx.request.headers, etag=meta.etag, last_modified=meta.last_modified, now=ctx.services.clock())
     xml = XmlBuilder("GetObjectAttributesResponse")
     if "ETag" in wanted:

@@ -52,7 +52,7 @@ def test_routes(method: str, path: bytes, query: bytes, action: str) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "query"),
     [
-        ("GET", b"/b", b"versioning"),
+        ("GET", b"/b", b"policy"),
         ("PUT", b"/b/k", b"acl"),
         ("GET", b"/b", b"location&acl"),
         ("POST", b"/b/k", b""),
