@@ -13,6 +13,7 @@ MiB. Bodies are streamed both ways, never buffered. CIDs come back as base32 CID
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
@@ -26,6 +27,7 @@ from urllib.parse import urlencode
 import httpx
 
 from appliance.errors import BackendError, BackendUnavailable
+from appliance.ipfsconn import unixfs
 from appliance.model import AddedContent
 
 __all__ = ["KuboClient", "RepoStat", "normalise_cid"]
@@ -355,6 +357,73 @@ class KuboClient:
         if stat.get("Type") not in (None, "file"):
             raise BackendError(f"IPFS files/stat: {cid} is a {str(stat.get('Type'))[:20]}, not a file")
         return _as_int(stat.get("Size"), "file size")
+
+    async def block_get(self, cid: str, *, limit: int = 4 * 1024 * 1024) -> bytes:
+        """The raw bytes of one block (at most `limit`)."""
+        async with self._request("block/get", [("arg", cid)], deadline=self._timeout) as response:
+            return await _read_limited(response, "block/get", limit)
+
+    async def block_put(self, data: bytes, *, pin: bool = False) -> str:
+        """Store one dag-pb block; returns its CID, checked against the CID computed here."""
+
+        async def one() -> AsyncIterator[bytes]:
+            yield data
+
+        body = _MultipartBody(one())
+        params = [("cid-codec", "dag-pb"), ("mhtype", "sha2-256"), ("pin", "true" if pin else "false")]
+        async with self._request(
+            "block/put", params, deadline=self._timeout, content=body.stream(), content_type=body.content_type
+        ) as response:
+            reply = _json_object(await _read_limited(response, "block/put"), "block/put")
+        got = normalise_cid(str(reply.get("Key", "")))
+        expected = unixfs.cid_of_block(data)
+        if got != expected:
+            raise BackendError(f"IPFS block/put stored {got}, expected {expected}")
+        return got
+
+    async def compose(self, parts: Sequence[tuple[str, int]], *, pin: bool = True) -> str:
+        """One UnixFS file whose root links the (cid, size) files in order; no part data is re-added.
+        The root is pinned recursively when `pin` (which also keeps every part's blocks)."""
+        if not parts:
+            raise ValueError("compose needs at least one part")
+        gate = asyncio.Semaphore(8)
+
+        async def child(cid: str, size: int) -> tuple[unixfs.Child, int]:
+            """The child and the depth of its leaves (a balanced DAG: follow the first link down)."""
+            if unixfs.is_raw(unixfs.cid_bytes(cid)):
+                return unixfs.Child(cid, size, size), 0
+            depth, tsize, current = 0, 0, cid
+            while True:
+                async with gate:
+                    block = await self.block_get(current)
+                try:
+                    links = unixfs.dag_pb_links(block)
+                except ValueError as exc:
+                    raise BackendError(f"IPFS block {current} is not a readable dag-pb node: {exc}") from exc
+                if depth == 0:
+                    tsize = len(block) + sum(t for _, t in links)
+                depth += 1
+                if not links or unixfs.is_raw(links[0][0]):
+                    return unixfs.Child(cid, size, tsize), depth
+                current = unixfs.cid_text(links[0][0])
+
+        found = await asyncio.gather(*(child(cid, size) for cid, size in parts))
+        deepest = max(depth for _, depth in found)
+        wrappers: list[bytes] = []
+        children: list[unixfs.Child] = []
+        for found_child, depth in found:
+            node = found_child
+            for _ in range(deepest - depth):
+                block, node = unixfs.wrap(node)
+                wrappers.append(block)
+            children.append(node)
+        blocks, root = unixfs.compose_blocks(children)
+        blocks = wrappers + blocks
+        for block in blocks:
+            await self.block_put(block)
+        if pin:
+            await self.pin(root)
+        return root
 
     async def pin(self, cid: str) -> None:
         """Pin `cid` recursively (idempotent)."""
