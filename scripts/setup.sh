@@ -34,6 +34,12 @@ if ! stamp_ok ipfs-node/node_modules/.s3ipfs-stamp "$npm_hash"; then
   echo "$npm_hash" > ipfs-node/node_modules/.s3ipfs-stamp
 fi
 
-# Debian tools used by the tests (s3cmd and aws cli come from PyPI in .venv).
-if ! need curl; then apt-get update -qq && apt-get install -y -qq curl >/dev/null; fi
+# Debian tools used by the tests (s3cmd and aws cli come from PyPI in .venv; rclone from Debian).
+missing=""
+need curl || missing="$missing curl"
+need rclone || missing="$missing rclone"
+if [ -n "$missing" ]; then
+  echo "setup: installing Debian packages:$missing"
+  apt-get update -qq && apt-get install -y -qq $missing >/dev/null
+fi
 echo "setup: ok"

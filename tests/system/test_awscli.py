@@ -113,3 +113,34 @@ def test_aws_s3api(gateway: Gateway, tmp_path: Path) -> None:
         assert response.read() == b"hello from s3api"
     _aws(gateway, tmp_path, "s3api", "delete-object", "--bucket", "api-bucket", "--key", "greeting.txt")
     _aws(gateway, tmp_path, "s3api", "delete-bucket", "--bucket", "api-bucket")
+
+
+def _md5_file(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.md5()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def test_aws_s3_cp_one_gib_multipart(gateway: Gateway, tmp_path: Path) -> None:
+    from tests.system.test_gateway_behaviour import _worker_rss
+
+    source = tmp_path / "one-gib.bin"
+    block = os.urandom(1 << 20)
+    with source.open("wb") as fh:
+        for i in range(1024):
+            fh.write(i.to_bytes(8, "big") + block[8:])  # every MiB distinct
+    baseline = _worker_rss(gateway)
+    _aws(gateway, tmp_path, "s3", "mb", "s3://gib-bucket")
+    _aws(gateway, tmp_path, "s3", "cp", str(source), "s3://gib-bucket/one-gib.bin")  # default: 8 MiB parts
+    grown = _worker_rss(gateway) - baseline
+    head = json.loads(_aws(gateway, tmp_path, "s3api", "head-object", "--bucket", "gib-bucket", "--key", "one-gib.bin"))
+    assert head["ContentLength"] == 1 << 30
+    assert head["ETag"].endswith('-128"')
+    target = tmp_path / "back.bin"
+    _aws(gateway, tmp_path, "s3", "cp", "s3://gib-bucket/one-gib.bin", str(target))
+    assert _md5_file(target) == _md5_file(source)
+    assert grown < 200 * 1024 * 1024, f"gateway RSS grew by {grown / 2**20:.0f} MiB for a 1 GiB upload"
