@@ -16,8 +16,8 @@ stop:
 	@bash scripts/run-local.sh --stop "$(STATE)"
 
 lint: setup
-	$(VENV)/bin/ruff check appliance tests
-	$(VENV)/bin/ruff format --check appliance tests
+	$(VENV)/bin/ruff check appliance tests bench
+	$(VENV)/bin/ruff format --check appliance tests bench
 
 typecheck: setup
 	$(VENV)/bin/mypy appliance $(wildcard tui)

@@ -6,6 +6,7 @@ signing (botocore `SigV4Auth` on an `AWSRequest`) is part of the S3 side, as it 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -190,6 +191,66 @@ class S3:
                 await resp.aread()
                 _check(resp, f"GetObject {key}")
             return await drain(resp)
+
+    async def _signed(
+        self, method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        signed = self._headers(method, url, hashlib.sha256(body).hexdigest())
+        signed.update(headers or {})
+        return await self.client.request(method, url, content=body, headers=signed)
+
+    async def multipart_put(
+        self, bucket: str, key: str, chunks: AsyncIterator[bytes], part_size: int, concurrency: int = 4
+    ) -> int:
+        """CreateMultipartUpload, parts of `part_size` uploaded `concurrency` at a time (UNSIGNED-PAYLOAD), Complete."""
+        url = self._url(bucket, key)
+        created = await self._signed("POST", f"{url}?uploads=")
+        _check(created, "CreateMultipartUpload")
+        root = ElementTree.fromstring(created.content)
+        upload_id = root.findtext(f"{_S3_NS}UploadId") or root.findtext("UploadId") or ""
+        gate = asyncio.Semaphore(concurrency)
+        etags: dict[int, str] = {}
+        tasks: list[asyncio.Task[None]] = []
+        total = 0
+
+        async def send(number: int, data: bytes) -> None:
+            try:
+                part_url = f"{url}?partNumber={number}&uploadId={upload_id}"
+                headers = self._headers("PUT", part_url, UNSIGNED)
+                resp = await self.client.put(part_url, content=data, headers=headers)
+                _check(resp, f"UploadPart {number}")
+                etags[number] = resp.headers["etag"]
+            finally:
+                gate.release()
+
+        buffer = bytearray()
+        number = 0
+        async for piece in chunks:
+            buffer += piece
+            total += len(piece)
+            while len(buffer) >= part_size:
+                number += 1
+                await gate.acquire()
+                tasks.append(asyncio.create_task(send(number, bytes(buffer[:part_size]))))
+                del buffer[:part_size]
+        if buffer or number == 0:
+            number += 1
+            await gate.acquire()
+            tasks.append(asyncio.create_task(send(number, bytes(buffer))))
+        await asyncio.gather(*tasks)
+        body = (
+            "<CompleteMultipartUpload>"
+            + "".join(f"<Part><PartNumber>{n}</PartNumber><ETag>{etags[n]}</ETag></Part>" for n in sorted(etags))
+            + "</CompleteMultipartUpload>"
+        )
+        done = await self._signed("POST", f"{url}?uploadId={upload_id}", body.encode())
+        _check(done, "CompleteMultipartUpload")
+        return total
+
+    async def copy(self, bucket: str, source_key: str, key: str) -> None:
+        url = self._url(bucket, key)
+        resp = await self._signed("PUT", url, headers={"x-amz-copy-source": f"/{bucket}/{quote(source_key)}"})
+        _check(resp, f"CopyObject {source_key}")
 
     async def list_page(self, bucket: str, token: str | None = None, max_keys: int = 1000) -> tuple[int, str | None]:
         """One ListObjectsV2 page: (keys on it, next continuation token or None)."""

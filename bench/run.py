@@ -36,7 +36,7 @@ from bench.procs import ROOT, BenchSetupError, ipfs_node, start_baseline, start_
 __all__ = ["Sizes", "main"]
 
 RESULTS_DIR = ROOT / "bench" / "results"
-SCENARIOS = ("put-small", "get-small", "get-small-uncached", "put-big", "get-big", "list")
+SCENARIOS = ("put-small", "get-small", "get-small-uncached", "put-big", "get-big", "multipart", "copy", "list")
 BUCKET = "bench"
 LIST_BUCKET = "bench-list"
 SMALL = 1024
@@ -59,12 +59,22 @@ class Sizes:
     list_keys: int
     list_reps: int  # full listings per round
     warmup_ops: int
+    multipart_bytes: int = 256 * 1024 * 1024
 
 
 DEFAULT = Sizes(
     rounds=5, ops=300, concurrency=8, big_bytes=64 * 1024 * 1024, list_keys=1000, list_reps=10, warmup_ops=40
 )
-QUICK = Sizes(rounds=3, ops=80, concurrency=8, big_bytes=8 * 1024 * 1024, list_keys=200, list_reps=5, warmup_ops=16)
+QUICK = Sizes(
+    rounds=3,
+    ops=80,
+    concurrency=8,
+    big_bytes=8 * 1024 * 1024,
+    list_keys=200,
+    list_reps=5,
+    warmup_ops=16,
+    multipart_bytes=32 * 1024 * 1024,
+)
 
 
 # ---- measuring --------------------------------------------------------------------------------------------
@@ -294,6 +304,57 @@ def scenario_put_big(env: Env) -> Scenario:
     return Scenario("put-big", f"PUT {_size(z.big_bytes)} single object", "mb_per_s", "MB/s", sides)
 
 
+def scenario_multipart(env: Env) -> Scenario | None:
+    """Multipart upload (8 MiB parts, 4 in flight) against a raw node add of the same number of bytes."""
+    s3 = env.s3
+    if s3 is None:
+        return None
+    size = env.sizes.multipart_bytes
+    payload = BigPayload.make(size, rng_seed=4242)
+
+    async def gw(r: int) -> Metrics:
+        return await timed_bytes(
+            lambda: s3.multipart_put(BUCKET, f"mp/{r}", payload.chunks(env.next_seed()), 8 * 1024 * 1024)
+        )
+
+    async def raw(r: int) -> Metrics:
+        async def go() -> int:
+            await ipfs_add_stream(env.client, env.api_url, payload.chunks(env.next_seed()), size)
+            return size
+
+        return await timed_bytes(go)
+
+    sides = [Side("S3 multipart upload", True, gw), Side("raw node add", False, raw)]
+    return Scenario("multipart", f"Multipart upload {_size(size)}", "mb_per_s", "MB/s", sides)
+
+
+def scenario_copy(env: Env) -> Scenario | None:
+    """CopyObject is a metadata operation: a 64 MiB copy should cost what a 1 KiB copy costs."""
+    s3 = env.s3
+    if s3 is None:
+        return None
+    assert env.big is not None
+    big = env.big
+
+    async def prepare() -> None:
+        await s3.put_stream(BUCKET, "copy/big", big.chunks(env.next_seed()), big.size)
+        await s3.put(BUCKET, "copy/small", b"x" * 1024)
+
+    def side(label: str, source: str) -> Side:
+        async def run(r: int) -> Metrics:
+            times = []
+            for i in range(10):
+                start = time.perf_counter()
+                await s3.copy(BUCKET, source, f"copy/{source.rsplit('/', 1)[1]}-{r}-{i}")
+                times.append((time.perf_counter() - start) * 1000)
+            return {"ms": statistics.median(times)}
+
+        return Side(label, label.startswith("S3 CopyObject " + _size(big.size)), run)
+
+    sides = [side(f"S3 CopyObject {_size(big.size)}", "copy/big"), side("S3 CopyObject 1 KiB", "copy/small")]
+    return Scenario("copy", f"CopyObject {_size(big.size)} (median of 10, ms)", "ms", "ms", sides, prepare=prepare)
+
+
 def scenario_get_big(env: Env) -> Scenario:
     z, s3 = env.sizes, env.s3
     assert env.big is not None
@@ -365,6 +426,8 @@ async def run_scenarios(env: Env, only: set[str]) -> list[Scenario]:
         "get-small": scenario_get_small,
         "get-small-uncached": scenario_get_small_uncached,
         "put-big": scenario_put_big,
+        "multipart": scenario_multipart,
+        "copy": scenario_copy,
         "get-big": scenario_get_big,
         "list": scenario_list,
     }
