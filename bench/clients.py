@@ -157,8 +157,10 @@ class S3:
     def _url(self, bucket: str, key: str = "") -> str:
         return f"{self.base_url}/{quote(bucket)}" + (f"/{quote(key)}" if key else "")
 
-    def _headers(self, method: str, url: str, payload_sha256: str) -> dict[str, str]:
-        req = AWSRequest(method=method, url=url, headers={"X-Amz-Content-SHA256": payload_sha256})
+    def _headers(
+        self, method: str, url: str, payload_sha256: str, extra: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        req = AWSRequest(method=method, url=url, headers={"X-Amz-Content-SHA256": payload_sha256, **(extra or {})})
         self._signer.add_auth(req)
         return {k: v for k, v in req.headers.items()}
 
@@ -195,8 +197,7 @@ class S3:
     async def _signed(
         self, method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> httpx.Response:
-        signed = self._headers(method, url, hashlib.sha256(body).hexdigest())
-        signed.update(headers or {})
+        signed = self._headers(method, url, hashlib.sha256(body).hexdigest(), headers)
         return await self.client.request(method, url, content=body, headers=signed)
 
     async def multipart_put(
