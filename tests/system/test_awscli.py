@@ -144,3 +144,58 @@ def test_aws_s3_cp_one_gib_multipart(gateway: Gateway, tmp_path: Path) -> None:
     _aws(gateway, tmp_path, "s3", "cp", "s3://gib-bucket/one-gib.bin", str(target))
     assert _md5_file(target) == _md5_file(source)
     assert grown < 200 * 1024 * 1024, f"gateway RSS grew by {grown / 2**20:.0f} MiB for a 1 GiB upload"
+
+
+def test_aws_s3api_breadth(gateway: Gateway, tmp_path: Path) -> None:
+    """Copy, tagging, versioning, low-level multipart and attributes through `aws s3api`."""
+
+    def api(*args: str) -> dict[str, Any]:
+        out = _aws(gateway, tmp_path, "s3api", *args)
+        return json.loads(out) if out.strip() else {}
+
+    body = tmp_path / "b.txt"
+    body.write_text("breadth")
+    api("create-bucket", "--bucket", "breadth")
+    api("put-bucket-versioning", "--bucket", "breadth", "--versioning-configuration", "Status=Enabled")
+    assert api("get-bucket-versioning", "--bucket", "breadth")["Status"] == "Enabled"
+    v1 = api("put-object", "--bucket", "breadth", "--key", "k", "--body", str(body), "--tagging", "a=1")["VersionId"]
+    api("put-object", "--bucket", "breadth", "--key", "k", "--body", str(body))
+    versions = api("list-object-versions", "--bucket", "breadth")["Versions"]
+    assert len(versions) == 2
+    assert api("get-object-tagging", "--bucket", "breadth", "--key", "k", "--version-id", v1)["TagSet"] == [
+        {"Key": "a", "Value": "1"}
+    ]
+    api("copy-object", "--bucket", "breadth", "--key", "copy", "--copy-source", f"breadth/k?versionId={v1}")
+    attrs = api("get-object-attributes", "--bucket", "breadth", "--key", "copy", "--object-attributes", "ObjectSize")
+    assert attrs["ObjectSize"] == len("breadth")
+    upload_id = api("create-multipart-upload", "--bucket", "breadth", "--key", "mp")["UploadId"]
+    etag = api(
+        "upload-part",
+        "--bucket",
+        "breadth",
+        "--key",
+        "mp",
+        "--part-number",
+        "1",
+        "--upload-id",
+        upload_id,
+        "--body",
+        str(body),
+    )["ETag"]
+    parts = json.dumps({"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    api(
+        "complete-multipart-upload",
+        "--bucket",
+        "breadth",
+        "--key",
+        "mp",
+        "--upload-id",
+        upload_id,
+        "--multipart-upload",
+        parts,
+    )
+    out = tmp_path / "mp.txt"
+    api("get-object", "--bucket", "breadth", "--key", "mp", str(out))
+    assert out.read_text() == "breadth"
+    deleted = api("delete-object", "--bucket", "breadth", "--key", "k")
+    assert deleted["DeleteMarker"] is True
