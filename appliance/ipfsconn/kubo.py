@@ -363,23 +363,45 @@ class KuboClient:
         async with self._request("block/get", [("arg", cid)], deadline=self._timeout) as response:
             return await _read_limited(response, "block/get", limit)
 
-    async def block_put(self, data: bytes, *, pin: bool = False) -> str:
-        """Store one dag-pb block; returns its CID, checked against the CID computed here."""
+    async def block_put(self, data: bytes, *, codec: str = "dag-pb", pin: bool = False) -> str:
+        """Store one block (`codec` "dag-pb" or "raw", sha2-256); returns its CIDv1 (base32), checked against the
+        CID computed here (BackendError if the node stored something else).
+
+        Parameters that both servers read: Kubo takes `cid-codec` (default raw) and treats the deprecated `format`
+        as an override that may only be combined with `cid-codec=raw`; js-ipfs 0.66 drops `cid-codec` and reads
+        `format` (default dag-pb, CIDv0 for dag-pb, so its Qm… key is upgraded by `normalise_cid`). Hence dag-pb
+        sends only `cid-codec=dag-pb`, and raw sends `cid-codec=raw&format=raw`."""
+        if codec == "dag-pb":
+            params = [("cid-codec", "dag-pb")]
+        elif codec == "raw":
+            params = [("cid-codec", "raw"), ("format", "raw")]
+        else:
+            raise ValueError(f"unsupported block codec {codec!r} (dag-pb or raw)")
+        params += [("mhtype", "sha2-256"), ("pin", "true" if pin else "false")]
 
         async def one() -> AsyncIterator[bytes]:
             yield data
 
         body = _MultipartBody(one())
-        params = [("cid-codec", "dag-pb"), ("mhtype", "sha2-256"), ("pin", "true" if pin else "false")]
         async with self._request(
             "block/put", params, deadline=self._timeout, content=body.stream(), content_type=body.content_type
         ) as response:
             reply = _json_object(await _read_limited(response, "block/put"), "block/put")
         got = normalise_cid(str(reply.get("Key", "")))
-        expected = unixfs.cid_of_block(data)
+        expected = unixfs.cid_of_block(data, unixfs.RAW if codec == "raw" else unixfs.DAG_PB)
         if got != expected:
             raise BackendError(f"IPFS block/put stored {got}, expected {expected}")
         return got
+
+    async def dag_size(self, cid: str) -> int:
+        """The cumulative serialized size of the DAG under `cid` (a dag-pb link's Tsize): a raw leaf's block
+        length, or a dag-pb node's length plus its links' Tsize.
+
+        `files/stat?arg=/ipfs/<cid>` `CumulativeSize` gives exactly that on both servers (Kubo: `Node.Size()`;
+        js-ipfs 0.66: the raw block length, or the encoded dag-pb node plus its links' Tsize) and reads one block,
+        whatever the DAG's depth. A non-UnixFS dag-pb node fails in files/stat (BackendError)."""
+        stat = await self._call("files/stat", [("arg", f"/ipfs/{cid}")], deadline=self._timeout)
+        return _as_int(stat.get("CumulativeSize"), "CumulativeSize")
 
     async def compose(self, parts: Sequence[tuple[str, int]], *, pin: bool = True) -> str:
         """One UnixFS file whose root links the (cid, size) files in order; no part data is re-added.
@@ -398,8 +420,11 @@ class KuboClient:
                     block = await self.block_get(current)
                 try:
                     links = unixfs.dag_pb_links(block)
+                    node_size = unixfs.file_node_size(block) if depth == 0 else size
                 except ValueError as exc:
-                    raise BackendError(f"IPFS block {current} is not a readable dag-pb node: {exc}") from exc
+                    raise BackendError(f"IPFS block {current} is not a readable UnixFS file node: {exc}") from exc
+                if node_size != size:  # a wrong size would make the root's offsets (and every read) wrong
+                    raise BackendError(f"IPFS part {cid} holds {node_size} bytes, not the {size} recorded")
                 if depth == 0:
                     tsize = len(block) + sum(t for _, t in links)
                 depth += 1

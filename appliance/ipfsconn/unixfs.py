@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "DAG_PB",
     "MAX_LINKS",
+    "RAW",
     "Child",
     "cid_bytes",
     "cid_of_block",
@@ -22,13 +24,16 @@ __all__ = [
     "compose_blocks",
     "dag_pb_links",
     "dag_pb_tsize",
+    "file_node_size",
     "is_raw",
     "wrap",
 ]
 
 MAX_LINKS = 174  # links per node, as Kubo's balanced layout
-_DAG_PB = 0x70
-_RAW = 0x55
+DAG_PB = 0x70  # multicodec of dag-pb blocks
+RAW = 0x55  # multicodec of raw blocks (leaves)
+_DAG_PB = DAG_PB
+_RAW = RAW
 _SHA2_256 = 0x12
 _FILE = 2
 
@@ -159,6 +164,47 @@ def dag_pb_links(block: bytes) -> list[tuple[bytes, int]]:
                 raise ValueError("unexpected wire type in a dag-pb link")
         links.append((cid, tsize))
     return links
+
+
+def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
+    """(field number, varint value or bytes payload) of a protobuf message; ValueError if it does not parse."""
+    fields: list[tuple[int, int | bytes]] = []
+    pos = 0
+    while pos < len(data):
+        key, pos = _read_varint(data, pos)
+        if key & 7 == 0:
+            value, pos = _read_varint(data, pos)
+            fields.append((key >> 3, value))
+        elif key & 7 == 2:
+            length, pos = _read_varint(data, pos)
+            if pos + length > len(data):
+                raise ValueError("truncated protobuf field")
+            fields.append((key >> 3, data[pos : pos + length]))
+            pos += length
+        else:
+            raise ValueError("unexpected protobuf wire type")
+    return fields
+
+
+def file_node_size(block: bytes) -> int:
+    """The file bytes under a dag-pb UnixFS file node (`filesize`, else its data plus `blocksizes`).
+    ValueError if the block is not a UnixFS file (or raw) node."""
+    payloads = [v for n, v in _fields(block) if n == 1 and isinstance(v, bytes)]
+    if not payloads:
+        raise ValueError("dag-pb node without UnixFS Data")
+    kind, filesize, inline, blocksizes = None, None, 0, 0
+    for number, value in _fields(payloads[-1]):
+        if number == 1 and isinstance(value, int):
+            kind = value
+        elif number == 2 and isinstance(value, bytes):
+            inline = len(value)
+        elif number == 3 and isinstance(value, int):
+            filesize = value
+        elif number == 4 and isinstance(value, int):
+            blocksizes += value
+    if kind not in (0, _FILE):  # Raw (0) or File (2)
+        raise ValueError(f"UnixFS node of type {kind} is not a file")
+    return filesize if filesize is not None else inline + blocksizes
 
 
 def dag_pb_tsize(block: bytes) -> int:
