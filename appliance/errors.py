@@ -9,6 +9,8 @@ S3IpfsError                      exit 1
 │   ├── InvalidRange, PreconditionFailed, NotModified
 │   ├── BadDigest, InvalidDigest, IncompleteBody, EntityTooLarge, MissingContentLength
 │   ├── MalformedXML, MethodNotAllowed, NotImplementedAction
+│   ├── NoSuchCORSConfiguration, AccessForbidden, BadRequest (CORS); MalformedPOSTRequest,
+│   │   MaxPostPreDataLengthExceeded, IncorrectNumberOfFilesInPostRequest, InvalidPolicyDocument (POST)
 │   ├── EntityTooSmall, InvalidPart, InvalidPartOrder, InvalidTag, NoSuchTagSet, NoSuchVersion, DeleteMarkerError
 │   ├── MetadataTooLarge, RequestTimeout, InvalidLocationConstraint, InvalidURI, RequestHeaderSectionTooLarge
 │   └── AuthError
@@ -25,6 +27,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "InvalidPolicyDocument",
+    "IncorrectNumberOfFilesInPostRequest",
+    "MaxPostPreDataLengthExceeded",
+    "MalformedPOSTRequest",
+    "BadRequest",
+    "AccessForbidden",
+    "NoSuchCORSConfiguration",
     "AccessDenied",
     "AuthError",
     "AuthorizationHeaderMalformed",
@@ -306,3 +315,41 @@ class DeleteMarkerError(RequestError):
         super().__init__(message)
         self.version_id = version_id
         self.requested = requested
+
+
+class NoSuchCORSConfiguration(RequestError):
+    """GetBucketCors on a bucket without a configuration (S3: NoSuchCORSConfiguration, 404)."""
+
+    default_message = "The CORS configuration does not exist"
+
+
+class AccessForbidden(RequestError):
+    """A preflight no rule allows, or one to a bucket without CORS (S3: AccessForbidden, 403)."""
+
+    default_message = (
+        "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request "
+        "method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the "
+        "resource's CORS spec."
+    )
+
+
+class BadRequest(RequestError):
+    """A preflight without Origin or Access-Control-Request-Method (S3: BadRequest, 400)."""
+
+    default_message = "Insufficient information. Origin request header needed."
+
+
+class MalformedPOSTRequest(RequestError):
+    default_message = "The body of your POST request is not well-formed multipart/form-data."
+
+
+class MaxPostPreDataLengthExceeded(RequestError):
+    default_message = "Your POST request fields preceding the upload file were too large."
+
+
+class IncorrectNumberOfFilesInPostRequest(RequestError):
+    default_message = "POST requires exactly one file upload per request."
+
+
+class InvalidPolicyDocument(RequestError):
+    default_message = "Invalid Policy: The content of the form does not meet the conditions specified in the policy."
