@@ -111,6 +111,7 @@ class UploadMeta:
     owner: str = ""
     checksum_algorithm: str = ""  # declared at CreateMultipartUpload (lower case), or ""
     tags: tuple[tuple[str, str], ...] = ()
+    checksum_type: str = ""  # "COMPOSITE" or "FULL_OBJECT" when an algorithm is declared
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from appliance.checksums import composite
+from appliance.checksums import composite, full_object
 from appliance.components import ContentStore, MetadataStore, ObjectBody
 from appliance.errors import (
+    BadDigest,
     EntityTooSmall,
     InvalidArgument,
     InvalidPart,
@@ -96,6 +97,7 @@ class MultipartService:
         owner: str = "",
         checksum_algorithm: str = "",
         tags: tuple[tuple[str, str], ...] = (),
+        checksum_type: str = "",
     ) -> UploadMeta:
         validate_key(key)
         upload = UploadMeta(
@@ -109,6 +111,7 @@ class MultipartService:
             owner=owner,
             checksum_algorithm=checksum_algorithm,
             tags=tags,
+            checksum_type=checksum_type,
         )
         await asyncio.to_thread(self._store.create_upload, upload)
         return upload
@@ -158,7 +161,9 @@ class MultipartService:
         """A part made of bytes read from IPFS (a range of another object): added as a new file."""
         return await self.upload_part(upload, part_number, _Measured(data))
 
-    async def complete(self, upload: UploadMeta, requested: list[CompletedPart]) -> ObjectMeta:
+    async def complete(
+        self, upload: UploadMeta, requested: list[CompletedPart], *, expected_checksum: str | None = None
+    ) -> ObjectMeta:
         """Check the requested parts against the stored ones, link them under one root and commit the object."""
         if not requested:
             raise InvalidPart("You must specify at least one part.")
@@ -179,6 +184,10 @@ class MultipartService:
                     f"{self._min_part} bytes."
                 )
         checksums = self._composite(upload, chosen)
+        if expected_checksum is not None and checksums and checksums[0][1] != expected_checksum:
+            raise BadDigest(
+                f"The {upload.checksum_algorithm.upper()} you specified did not match the calculated checksum."
+            )
         if len(chosen) == 1:
             cid = chosen[0].cid
         else:
@@ -215,14 +224,20 @@ class MultipartService:
 
     @staticmethod
     def _composite(upload: UploadMeta, parts: list[PartMeta]) -> tuple[tuple[str, str], ...]:
-        """The object's COMPOSITE checksum when the upload declared an algorithm and every part carries it."""
+        """The object's checksum when the upload declared an algorithm and every part carries it: COMPOSITE (the
+        checksum of the part checksums, "-N") or FULL_OBJECT (the CRC of the whole object, combined from the parts)."""
         algorithm = upload.checksum_algorithm
         if not algorithm:
             return ()
-        values = [dict(p.checksums).get(algorithm) for p in parts]
-        if any(v is None for v in values):
-            raise InvalidPart(f"Every part of this upload must carry its {algorithm.upper()} checksum.")
-        return ((algorithm, composite(algorithm, [v for v in values if v is not None])),)
+        values: list[str] = []
+        for part in parts:
+            value = dict(part.checksums).get(algorithm)
+            if value is None:
+                raise InvalidPart(f"Every part of this upload must carry its {algorithm.upper()} checksum.")
+            values.append(value)
+        if upload.checksum_type == "FULL_OBJECT":
+            return ((algorithm, full_object(algorithm, [(v, p.size) for v, p in zip(values, parts, strict=True)])),)
+        return ((algorithm, composite(algorithm, values)),)
 
     async def abort(self, upload: UploadMeta) -> None:
         await asyncio.to_thread(self._store.abort_upload, upload.upload_id, unpin_grace=self._grace, now=self._clock())

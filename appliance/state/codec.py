@@ -325,6 +325,7 @@ def encode_upload(upload: UploadMeta) -> bytes:
             upload.owner,
             upload.checksum_algorithm,
             upload.tags,
+            upload.checksum_type,
         ]
     )
 
@@ -343,6 +344,7 @@ def decode_upload(upload_id: str, raw: bytes) -> UploadMeta:
             owner=owner,
             checksum_algorithm=algorithm,
             tags=_pairs(rest[0]) if rest else (),
+            checksum_type=str(rest[1]) if len(rest) > 1 else "",
         )
     except (ValueError, TypeError) as exc:
         raise BackendError(f"corrupt upload row {upload_id!r} in the metadata store: {exc}") from exc

@@ -39,7 +39,15 @@ CHECK = {
 
 def test_algorithms() -> None:
     assert ALGORITHMS == ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
-    assert set(checksums.__all__) == {"ALGORITHMS", "Checksum", "composite", "new_checksum"}
+    assert set(checksums.__all__) == {
+        "ALGORITHMS",
+        "FULL_OBJECT_ALGORITHMS",
+        "Checksum",
+        "composite",
+        "crc_combine",
+        "full_object",
+        "new_checksum",
+    }
 
 
 @pytest.mark.parametrize("alg", ALGORITHMS)
@@ -88,3 +96,16 @@ def test_composite_checksum() -> None:
     for value in values:
         expected.update(base64.b64decode(value))
     assert checksums.composite("sha256", values) == expected.b64digest() + "-2"
+
+
+@pytest.mark.parametrize("algorithm", ["crc32", "crc32c", "crc64nvme"])
+@given(parts=st.lists(st.binary(max_size=3000), min_size=1, max_size=6))
+def test_full_object_crc_equals_the_crc_of_the_whole(algorithm: str, parts: list[bytes]) -> None:
+    values = []
+    for part in parts:
+        running = new_checksum(algorithm)
+        running.update(part)
+        values.append((running.b64digest(), len(part)))
+    whole = new_checksum(algorithm)
+    whole.update(b"".join(parts))
+    assert checksums.full_object(algorithm, values) == whole.b64digest()

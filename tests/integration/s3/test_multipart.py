@@ -206,3 +206,59 @@ def test_upload_file_uses_multipart(s3: Any, bucket: str, tmp_path: Any) -> None
     target = tmp_path / "back.bin"
     s3.download_file(bucket, "twenty.bin", str(target), Config=config)
     assert target.read_bytes() == source.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "kind"),
+    [
+        ("CRC32", "FULL_OBJECT"),
+        ("CRC32C", "FULL_OBJECT"),
+        ("CRC64NVME", "FULL_OBJECT"),
+        ("SHA256", "COMPOSITE"),
+        ("CRC32", "COMPOSITE"),
+    ],
+)
+def test_multipart_checksums(s3: Any, bucket: str, algorithm: str, kind: str) -> None:
+    parts = [os.urandom(5 * MiB), os.urandom(777)]
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="sum", ChecksumAlgorithm=algorithm, ChecksumType=kind)[
+        "UploadId"
+    ]
+    done = []
+    for number, data in enumerate(parts, start=1):
+        reply = s3.upload_part(
+            Bucket=bucket, Key="sum", UploadId=upload_id, PartNumber=number, Body=data, ChecksumAlgorithm=algorithm
+        )
+        done.append(
+            {"PartNumber": number, "ETag": reply["ETag"], f"Checksum{algorithm}": reply[f"Checksum{algorithm}"]}
+        )
+    result = s3.complete_multipart_upload(Bucket=bucket, Key="sum", UploadId=upload_id, MultipartUpload={"Parts": done})
+    value = result[f"Checksum{algorithm}"]
+    assert result["ChecksumType"] == kind
+    assert value.endswith("-2") == (kind == "COMPOSITE")
+    # boto3 validates a FULL_OBJECT checksum against the body it reads: this GET fails if the combination is wrong.
+    got = s3.get_object(Bucket=bucket, Key="sum", ChecksumMode="ENABLED")
+    assert got["Body"].read() == b"".join(parts)
+    assert got[f"Checksum{algorithm}"] == value
+
+
+def test_full_object_checksum_mismatch_at_complete(raw_s3: Raw, s3: Any, bucket: str, gateway: ThreadedGateway) -> None:
+    upload_id = s3.create_multipart_upload(
+        Bucket=bucket, Key="fo", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
+    )["UploadId"]
+    reply = s3.upload_part(
+        Bucket=bucket, Key="fo", UploadId=upload_id, PartNumber=1, Body=b"data", ChecksumAlgorithm="CRC32"
+    )
+    body = (
+        f"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{reply['ETag']}</ETag></Part>"
+        "</CompleteMultipartUpload>"
+    ).encode()
+    response = raw_s3(
+        "POST",
+        f"/{bucket}/fo",
+        query=[("uploadId", upload_id)],
+        body=body,
+        headers={"x-amz-checksum-crc32": "AAAAAA=="},
+    )
+    assert response.status_code == 400
+    assert s3_code(response) == "BadDigest"
+    assert gateway.store.get_upload(upload_id) is not None

@@ -10,8 +10,8 @@ from appliance.api.s3.handlers.objects import stored_headers, user_meta
 from appliance.api.s3.render import empty_response, xml_response
 from appliance.api.s3.tagging import parse_tag_header
 from appliance.api.s3.xml import XmlBuilder, iso_date, local_name, parse_xml
-from appliance.checksums import ALGORITHMS
-from appliance.errors import InvalidArgument, MalformedXML, MissingContentLength
+from appliance.checksums import ALGORITHMS, FULL_OBJECT_ALGORITHMS
+from appliance.errors import InvalidArgument, InvalidRequest, MalformedXML, MissingContentLength
 from appliance.model import UploadMeta
 from appliance.service.multipart import MAX_PARTS, CompletedPart, parse_part_number
 
@@ -55,6 +55,22 @@ async def create_multipart_upload(ctx: RequestContext) -> Response:
     algorithm = headers.get("x-amz-checksum-algorithm", "").strip().lower()
     if algorithm and algorithm not in ALGORITHMS:
         raise InvalidArgument(f"Checksum algorithm {algorithm[:20]!r} is not supported.")
+    checksum_type = headers.get("x-amz-checksum-type", "").strip().upper()
+    if checksum_type and checksum_type not in ("COMPOSITE", "FULL_OBJECT"):
+        raise InvalidRequest("Value for x-amz-checksum-type header is invalid.")
+    if checksum_type and not algorithm:
+        raise InvalidRequest(
+            "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+        )
+    if algorithm:
+        default = "FULL_OBJECT" if algorithm == "crc64nvme" else "COMPOSITE"
+        checksum_type = checksum_type or default
+        if checksum_type == "FULL_OBJECT" and algorithm not in FULL_OBJECT_ALGORITHMS:
+            raise InvalidRequest(
+                f"The FULL_OBJECT checksum type cannot be used with the {algorithm.upper()} algorithm."
+            )
+        if checksum_type == "COMPOSITE" and algorithm == "crc64nvme":
+            raise InvalidRequest("The COMPOSITE checksum type cannot be used with the CRC64NVME algorithm.")
     upload = await ctx.services.multipart.create(
         bucket,
         key,
@@ -64,12 +80,14 @@ async def create_multipart_upload(ctx: RequestContext) -> Response:
         owner=ctx.services.identity.owner_of(ctx.auth.access_key),
         checksum_algorithm=algorithm,
         tags=parse_tag_header(headers["x-amz-tagging"]) if "x-amz-tagging" in headers else (),
+        checksum_type=checksum_type,
     )
     xml = XmlBuilder("InitiateMultipartUploadResult")
     xml.leaf("Bucket", bucket).leaf("Key", key).leaf("UploadId", upload.upload_id)
     response = xml_response(xml)
     if algorithm:
         response.headers["x-amz-checksum-algorithm"] = algorithm.upper()
+        response.headers["x-amz-checksum-type"] = checksum_type
     return response
 
 
@@ -122,7 +140,10 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
     upload = await _upload(ctx)
     body = await ctx.read_small_body(ctx.services.s3.max_xml_body_bytes)
     requested = parse_complete(body)
-    meta = await ctx.services.multipart.complete(upload, requested)
+    expected = None
+    if upload.checksum_algorithm:
+        expected = ctx.request.headers.get(f"x-amz-checksum-{upload.checksum_algorithm}")
+    meta = await ctx.services.multipart.complete(upload, requested, expected_checksum=expected)
     host = ctx.request.header("host", "localhost")
     xml = XmlBuilder("CompleteMultipartUploadResult")
     xml.leaf("Location", f"http://{host}/{meta.bucket}/{meta.key}").leaf("Bucket", meta.bucket)
@@ -130,7 +151,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
     for alg, value in meta.checksums:
         xml.leaf(f"Checksum{alg.upper()}", value)
     if meta.checksums:
-        xml.leaf("ChecksumType", "COMPOSITE")
+        xml.leaf("ChecksumType", upload.checksum_type or "COMPOSITE")
     response = xml_response(xml)
     response.headers["x-amz-meta-cid"] = meta.cid
     if meta.version_id:

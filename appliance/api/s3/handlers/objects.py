@@ -131,6 +131,7 @@ def _checksum_headers(ctx: RequestContext, meta: ObjectMeta, headers: dict[str, 
     if ctx.request.header("x-amz-checksum-mode").upper() == "ENABLED":
         for alg, value in meta.checksums:
             headers[f"x-amz-checksum-{alg}"] = value
+            headers["x-amz-checksum-type"] = "COMPOSITE" if "-" in value else "FULL_OBJECT"
 
 
 async def _prepare(ctx: RequestContext) -> tuple[ObjectMeta, dict[str, str], tuple[int, int] | None]:
