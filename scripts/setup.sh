@@ -34,10 +34,11 @@ if ! stamp_ok ipfs-node/node_modules/.s3ipfs-stamp "$npm_hash"; then
   echo "$npm_hash" > ipfs-node/node_modules/.s3ipfs-stamp
 fi
 
-# Debian tools used by the tests (s3cmd and aws cli come from PyPI in .venv; rclone from Debian).
+# Debian tools used by the tests: rclone and aws cli v2 (s3cmd and aws cli v1 come from PyPI in .venv).
 missing=""
 need curl || missing="$missing curl"
 need rclone || missing="$missing rclone"
+[ -x /usr/bin/aws ] || missing="$missing awscli"  # aws cli v2 (Debian); v1 comes from PyPI in .venv
 if [ -n "$missing" ]; then
   echo "setup: installing Debian packages:$missing"
   apt-get update -qq && apt-get install -y -qq $missing >/dev/null

@@ -11,6 +11,7 @@ from werkzeug.routing import BaseConverter
 
 from appliance.api.s3.connection import BackpressureConnection, StreamingRequest
 from appliance.api.s3.context import RequestContext, S3Services
+from appliance.api.s3.h11_compat import install_reason_phrases
 from appliance.api.s3.handlers import HANDLERS, cors
 from appliance.api.s3.handlers.post_object import is_browser_post, post_object
 from appliance.api.s3.render import error_response
@@ -36,6 +37,7 @@ class _AnyPath(BaseConverter):
 
 def create_app(services: S3Services) -> Quart:
     """The S3 ASGI app. Serve it with hypercorn; the caller owns the services' lifetimes."""
+    install_reason_phrases()
     app = Quart(__name__)
     app.config.update(MAX_CONTENT_LENGTH=None, RESPONSE_TIMEOUT=None, BODY_TIMEOUT=None)
     app.asgi_http_class = BackpressureConnection
