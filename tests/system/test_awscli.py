@@ -72,6 +72,10 @@ def test_aws_s3_sync_tree(gateway: Gateway, tmp_path: Path) -> None:
     _aws(gateway, tmp_path, "s3", "sync", f"s3://{_b('sync-bucket')}/backup", str(back))
     for name, data in files.items():
         assert (back / name).read_bytes() == data, name
+    head = json.loads(
+        _aws(gateway, tmp_path, "s3api", "head-object", "--bucket", _b("sync-bucket"), "--key", "backup/a.txt")
+    )
+    assert head["ContentType"] == "text/plain"  # the cli's guess travels with the object
     # A second sync has nothing to do.
     assert _aws(gateway, tmp_path, "s3", "sync", str(tree), f"s3://{_b('sync-bucket')}/backup").strip() == ""
     (tree / "a.txt").unlink()
@@ -230,3 +234,24 @@ def test_aws_s3api_breadth(gateway: Gateway, tmp_path: Path) -> None:
     assert out.read_text() == _b("breadth")
     deleted = api("delete-object", "--bucket", _b("breadth"), "--key", "k")
     assert deleted["DeleteMarker"] is True
+    # Checksums, CORS, and the listing/abort side of multipart.
+    summed = api(
+        "put-object",
+        "--bucket",
+        _b("breadth"),
+        "--key",
+        "summed",
+        "--body",
+        str(body),
+        "--checksum-algorithm",
+        "SHA256",
+    )
+    assert summed["ChecksumSHA256"]
+    cors = json.dumps({"CORSRules": [{"AllowedOrigins": ["https://app.example"], "AllowedMethods": ["GET"]}]})
+    api("put-bucket-cors", "--bucket", _b("breadth"), "--cors-configuration", cors)
+    assert api("get-bucket-cors", "--bucket", _b("breadth"))["CORSRules"][0]["AllowedMethods"] == ["GET"]
+    pending = api("create-multipart-upload", "--bucket", _b("breadth"), "--key", "pending")["UploadId"]
+    listed = api("list-multipart-uploads", "--bucket", _b("breadth"))["Uploads"]
+    assert [u["UploadId"] for u in listed] == [pending]
+    api("abort-multipart-upload", "--bucket", _b("breadth"), "--key", "pending", "--upload-id", pending)
+    assert "Uploads" not in api("list-multipart-uploads", "--bucket", _b("breadth"))

@@ -59,3 +59,5 @@ def test_s3cmd_sync(gateway: Gateway, tmp_path: Path) -> None:
     _s3cmd(gateway, tmp_path, "sync", "s3://s3cmd-sync/tree/", f"{back}/")
     for name, data in files.items():
         assert (back / name).read_bytes() == data, name
+    info = _s3cmd(gateway, tmp_path, "info", "s3://s3cmd-sync/tree/x.txt")
+    assert "mtime:" in info  # s3cmd's own metadata (x-amz-meta-s3cmd-attrs) travels with the object
