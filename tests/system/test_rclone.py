@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ def _env(gateway: Gateway, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_rclone_sync_round_trip(gateway: Gateway, tmp_path: Path) -> None:
+def test_rclone_sync_round_trip(gateway: Gateway, tmp_path: Path, s3: Any) -> None:
     rclone = shutil.which("rclone")
     if rclone is None:
         pytest.fail("rclone is not installed: scripts/setup.sh installs the Debian package")
@@ -54,5 +55,7 @@ def test_rclone_sync_round_trip(gateway: Gateway, tmp_path: Path) -> None:
     run([rclone, "sync", "gw:rclone-bucket/backup", str(back)], env)
     for name, data in files.items():
         assert (back / name).read_bytes() == data, name
+    head = s3.head_object(Bucket="rclone-bucket", Key="backup/a.txt")
+    assert "mtime" in head["Metadata"]  # rclone's modification time travels as x-amz-meta-mtime
     check = run([rclone, "check", str(tree), "gw:rclone-bucket/backup"], env)
     assert check.returncode == 0
