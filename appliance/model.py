@@ -18,6 +18,7 @@ __all__ = [
     "UploadMeta",
     "VersionPage",
     "validate_bucket_name",
+    "parse_version_id",
     "validate_key",
 ]
 
@@ -40,6 +41,16 @@ def validate_bucket_name(name: str) -> str:
     ):
         raise InvalidBucketName(f"The specified bucket is not valid: {name[:80]!r}.")
     return name
+
+
+def parse_version_id(version_id: str) -> tuple[int, int] | None:
+    """(microseconds, random) of a version id the metadata store made (24 hex digits), else None."""
+    if len(version_id) != 24 or not version_id.isascii():
+        return None
+    try:
+        return int(version_id[:16], 16), int(version_id[16:], 16)
+    except ValueError:
+        return None
 
 
 def validate_key(key: str) -> str:

@@ -23,6 +23,7 @@ from appliance.errors import (
     NoSuchUpload,
 )
 from appliance.model import ObjectMeta, PartMeta, UploadMeta, validate_key
+from appliance.service.objects import release_quietly
 
 __all__ = ["MAX_PARTS", "MIN_PART_SIZE", "CompletedPart", "MultipartService"]
 
@@ -262,9 +263,4 @@ class MultipartService:
         return done
 
     async def _release_quietly(self, cid: str) -> None:
-        try:
-            await asyncio.shield(
-                asyncio.to_thread(self._store.release_if_unreferenced, cid, unpin_grace=self._grace, now=self._clock())
-            )
-        except Exception:
-            log.exception("could not queue the release of unreferenced cid %s", cid)
+        await release_quietly(self._store, cid, grace=self._grace, now=self._clock())

@@ -10,24 +10,24 @@ from dataclasses import dataclass
 
 from appliance.components import ContentStore, MetadataStore, ObjectBody
 from appliance.errors import DeleteMarkerError, InvalidArgument, NoSuchBucket, NoSuchKey, NoSuchVersion
-from appliance.model import ListPage, ObjectMeta, VersionPage, validate_key
+from appliance.model import ListPage, ObjectMeta, VersionPage, parse_version_id, validate_key
 
-__all__ = ["DeleteResult", "ObjectService", "PutRequest", "check_version_id"]
+__all__ = ["DeleteResult", "ObjectService", "PutRequest", "check_version_id", "release_quietly"]
+
+
+async def release_quietly(store: MetadataStore, cid: str, *, grace: float, now: float) -> None:
+    """Queue the release of a CID a failed write pinned but nothing references; never raises (it runs while an
+    error is already on its way to the client)."""
+    try:
+        await asyncio.shield(asyncio.to_thread(store.release_if_unreferenced, cid, unpin_grace=grace, now=now))
+    except Exception:
+        log.exception("could not queue the release of unreferenced cid %s", cid)
 
 
 def check_version_id(version_id: str) -> None:
     """InvalidArgument unless `version_id` is "null" or an id this store makes."""
-    if version_id != "null" and parse_version(version_id) is None:
+    if version_id != "null" and parse_version_id(version_id) is None:
         raise InvalidArgument("Invalid version id specified")
-
-
-def parse_version(version_id: str) -> tuple[int, int] | None:
-    if len(version_id) != 24 or not version_id.isascii():
-        return None
-    try:
-        return int(version_id[:16], 16), int(version_id[16:], 16)
-    except ValueError:
-        return None
 
 
 log = logging.getLogger(__name__)
@@ -151,12 +151,7 @@ class ObjectService:
         return updated
 
     async def _release_quietly(self, cid: str) -> None:
-        try:
-            await asyncio.shield(
-                asyncio.to_thread(self._store.release_if_unreferenced, cid, unpin_grace=self._grace, now=self._clock())
-            )
-        except Exception:
-            log.exception("could not queue the release of unreferenced cid %s", cid)
+        await release_quietly(self._store, cid, grace=self._grace, now=self._clock())
 
     async def head_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectMeta:
         """The object's metadata (a given version of it); NoSuchKey / NoSuchVersion / NoSuchBucket, and

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
-from appliance.model import ObjectMeta
+from appliance.model import ObjectMeta, parse_version_id
 from appliance.state import codec, keys
 
 __all__ = [
@@ -21,7 +21,6 @@ __all__ = [
     "find_version",
     "iter_versions",
     "new_version_id",
-    "parse_version_id",
     "version_key_of",
 ]
 
@@ -42,16 +41,6 @@ def bucket_versioning(txn: Any, dbs: keys.Dbs, bucket: str) -> str:
 def new_version_id(now: float) -> str:
     """Time-ordered and unique: 16 hex digits of microseconds, 8 random hex digits."""
     return f"{int(now * 1_000_000):016x}{secrets.randbits(32):08x}"
-
-
-def parse_version_id(version_id: str) -> tuple[int, int] | None:
-    """(microseconds, random) of an id made by new_version_id, else None."""
-    if len(version_id) != 24 or not version_id.isascii():
-        return None
-    try:
-        return int(version_id[:16], 16), int(version_id[16:], 16)
-    except ValueError:
-        return None
 
 
 def version_key_of(oid: bytes, meta: ObjectMeta) -> bytes:
