@@ -47,7 +47,9 @@ __all__ = ["run"]
 
 log = logging.getLogger(__name__)
 
-_RESTART_BACKOFF = 1.0  # seconds before a dead worker is replaced
+_RESTART_BACKOFF = 1.0  # seconds before a dead worker is replaced; doubles while it keeps dying
+_RESTART_BACKOFF_MAX = 30.0
+_STABLE_AFTER = 60.0  # a worker up this long has recovered: its backoff starts over
 _KILL_MARGIN = 5.0  # seconds past graceful_timeout before stragglers are killed
 _READY_WAIT = 120.0  # seconds to wait for every worker's first start before READY=1 anyway
 _POLL = 0.2
@@ -197,6 +199,9 @@ class _Workers:
     procs: dict[int, SpawnProcess] = field(default_factory=dict)
     ready: set[int] = field(default_factory=set)
     restarts: int = 0
+    backoff: dict[int, float] = field(default_factory=dict)
+    started: dict[int, float] = field(default_factory=dict)
+    fatal: int | None = None  # a worker's exit code that means "restarting cannot help" (a config error)
 
     def __post_init__(self) -> None:
         self.queue: Queue[int] = self.ctx.Queue()
@@ -210,6 +215,7 @@ class _Workers:
         )
         proc.start()
         self.procs[index] = proc
+        self.started[index] = time.monotonic()
 
     def drain_ready(self) -> None:
         with contextlib.suppress(queue.Empty):
@@ -240,16 +246,22 @@ class _Workers:
                 if proc.is_alive() or stop.is_set():
                     continue
                 proc.join()
+                code = proc.exitcode
+                if code == ConfigError.exit_code:
+                    log.error("worker %d cannot start (exit code %s: a configuration error); stopping", index, code)
+                    self.fatal = code
+                    stop.set()
+                    return
+                if time.monotonic() - self.started.get(index, 0.0) > _STABLE_AFTER:
+                    self.backoff[index] = _RESTART_BACKOFF
+                delay = self.backoff.get(index, _RESTART_BACKOFF)
+                self.backoff[index] = min(delay * 2, _RESTART_BACKOFF_MAX)
                 log.error(
-                    "worker %d (pid %s) died with exit code %s; restarting in %.0f s",
-                    index,
-                    proc.pid,
-                    proc.exitcode,
-                    _RESTART_BACKOFF,
+                    "worker %d (pid %s) died with exit code %s; restarting in %.0f s", index, proc.pid, code, delay
                 )
                 proc.close()
                 self.ready.discard(index)
-                if await _sleep_or_stop(stop, _RESTART_BACKOFF):
+                if await _sleep_or_stop(stop, delay):
                     return
                 self.start(index)
                 self.restarts += 1
@@ -407,6 +419,8 @@ async def _main(
         await kubo.aclose()
         store.close()
     log.info("stopped")
+    if workers.fatal is not None:
+        return workers.fatal
     return 1 if failed else 0
 
 
