@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STATE ?= .state/dev
 
-.PHONY: setup run stop test lint typecheck contracts pytest bench clean
+.PHONY: setup run stop test lint typecheck contracts pytest bench clean packages test-packaging
 
 setup:
 	@bash scripts/setup.sh
@@ -29,6 +29,16 @@ pytest: setup
 	@bash scripts/run-tests.sh
 
 test: lint typecheck contracts pytest
+
+# dist/s3ipfs_<version>_amd64.deb and dist/s3ipfs-<version>.x86_64.rpm (installs dpkg-dev/lintian/rpm if missing).
+packages:
+	@bash scripts/build-packages.sh
+
+# The packaging tests (units, package contents, lintian, rpm), then the .deb installed into a booted Debian bookworm
+# container (mmdebstrap + systemd-nspawn, needs root) and the .rpm into a bookworm root.
+test-packaging: setup packages
+	$(PY) -m pytest -q -p no:cacheprovider tests/packaging
+	@bash tests/packaging/container-test.sh
 
 bench: setup
 	$(PY) -m bench.run

@@ -1,0 +1,140 @@
+"""Write the packaged /etc/s3ipfs/s3ipfs.yaml from the config model, so it never drifts from appliance/config.py.
+
+Every key of `AppConfig` appears commented out with its default (from the model), its limits (from the model) and
+its meaning (the field's description, else the table below). A key with no meaning fails the build: document it here
+or give it `Field(description=...)`. Removing the `#` in front of every `#key:` line gives valid YAML for the defaults.
+
+Usage: python packaging/gen-config.py > s3ipfs.yaml   (run with an interpreter that can import `appliance`)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from typing import Any
+
+import annotated_types
+from pydantic import BaseModel
+
+from appliance.config import AppConfig
+
+MEANINGS: dict[str, str] = {
+    "state_dir": "Directory for all gateway state: LMDB metadata (meta/), disk cache (cache/), keyring (keys/). "
+    "The systemd unit lets the gateway write only under /var/lib/s3ipfs; add ReadWritePaths= with "
+    "`systemctl edit s3ipfs` if you move it.",
+    "s3": "The S3 front end (the port S3 clients talk to).",
+    "s3.host": "Address the S3 port listens on. 127.0.0.1 serves this host only; use a LAN address or 0.0.0.0 "
+    "to serve clients on the network.",
+    "s3.port": "TCP port of the S3 API. A port below 1024 needs CAP_NET_BIND_SERVICE (see the unit header).",
+    "s3.workers": "Number of S3 worker processes; 0 starts one per CPU core.",
+    "s3.region": "Region name the gateway reports and expects in SigV4 credential scopes.",
+    "s3.domains": "Domains for virtual-hosted-style requests: Host `<bucket>.<domain>` addresses the bucket.",
+    "s3.max_single_put_bytes": "Largest object accepted by one PUT (S3's limit is 5 GiB); larger needs multipart.",
+    "s3.max_header_bytes": "Largest request header block accepted, in bytes.",
+    "s3.body_read_timeout": "Seconds to wait for the next piece of a request body before giving up on the client.",
+    "s3.graceful_timeout": "Seconds to let in-flight requests finish on stop (the unit's TimeoutStopSec is above it).",
+    "s3.max_xml_body_bytes": "Largest XML request body (e.g. DeleteObjects, CompleteMultipartUpload), in bytes.",
+    "s3.tls_certfile": "PEM certificate for HTTPS on the S3 port; set together with tls_keyfile, or leave both "
+    "empty for plain HTTP. Must be readable by the s3ipfs user.",
+    "s3.tls_keyfile": "PEM private key for HTTPS on the S3 port; set together with tls_certfile.",
+    "admin": "The admin API: /health, /ready, /metrics and lookups used by the CLI and the TUI.",
+    "admin.host": "Address the admin API listens on. Keep it on loopback: it is not authenticated.",
+    "admin.port": "TCP port of the admin API.",
+    "ipfs": "The local IPFS node (Kubo RPC API), run by s3ipfs-ipfs.service.",
+    "ipfs.api_url": "URL of the Kubo RPC API. Keep Kubo's API on loopback.",
+    "ipfs.chunk_size": "UnixFS chunk size in bytes for new objects. Changing it changes the CIDs of new uploads.",
+    "ipfs.timeout": "Seconds one Kubo RPC call that may wait on the network is allowed to take.",
+    "ipfs.connect_timeout": "Seconds to wait for a TCP connection to the Kubo API.",
+    "ipfs.auth_header": "Authorization header value sent to Kubo (API.Authorizations), e.g. 'Basic ...'. "
+    "A secret: never logged.",
+    "metadata": "The embedded LMDB metadata store.",
+    "metadata.path": "LMDB directory; empty means <state_dir>/meta.",
+    "metadata.map_size": "LMDB map size in bytes: the most the metadata may ever grow to (sparse, not allocated).",
+    "objects": "Object lifecycle.",
+    "objects.unpin_grace_seconds": "Seconds an unreferenced CID stays pinned after its last object is deleted.",
+    "objects.unpin_interval_seconds": "Seconds between runs of the job that unpins CIDs whose grace has passed.",
+    "objects.abandoned_upload_seconds": "Multipart uploads neither completed nor aborted within this many seconds "
+    "are aborted and their parts released.",
+    "objects.abandoned_check_interval_seconds": "Seconds between checks for abandoned multipart uploads.",
+    "auth": "Request authentication (SigV4).",
+    "auth.root_credentials_file": "Root key pair file, generated on first start; empty means "
+    "<state_dir>/keys/root.json. Show it with `s3ipfs credentials`.",
+    "auth.max_skew_seconds": "Largest clock difference accepted between a signed request and this host.",
+    "auth.max_presign_expiry_seconds": "Longest validity accepted for a presigned URL (S3 allows 7 days).",
+    "cache": "L1 memory cache of small objects, per worker process (content is immutable, so never stale).",
+    "cache.memory_bytes": "Memory per worker process for cached objects, in bytes; 0 disables the cache.",
+    "cache.max_object_bytes": "Objects larger than this are never cached in memory.",
+}
+
+HEADER = """\
+# /etc/s3ipfs/s3ipfs.yaml: configuration of the s3ipfs gateway.
+#
+# Every key is listed below, commented out, with its default: the gateway runs with these values until you
+# uncomment a key (remove the single '#' on the key line and on its section line) and change it.
+# Lines starting with '##' explain the key below them; key lines are '#key: default' with no space after '#'.
+# Any key can also be set in the environment as S3IPFS_<SECTION>__<KEY> (e.g. S3IPFS_S3__PORT=9000), for example
+# in a drop-in made with `systemctl edit s3ipfs`.
+# After editing, check the file with `s3ipfs config check`, then `systemctl restart s3ipfs`.
+# A broken file makes the service fail at once (exit status 2) with the reason in `journalctl -u s3ipfs`.
+# This file was generated from the config model of s3ipfs {version}; your edits are kept on upgrade.
+"""
+
+
+def _limits(metadata: list[Any]) -> str:
+    parts = []
+    for item in metadata:
+        for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(item, attr, None)
+            if value is not None and isinstance(item, annotated_types.BaseMetadata):
+                parts.append(f"{sign} {value}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _meaning(dotted: str, description: str | None) -> str:
+    text = MEANINGS.get(dotted) or description
+    if not text:
+        raise SystemExit(f"gen-config: config key {dotted!r} has no meaning; add it to MEANINGS in {__file__}")
+    return text
+
+
+def _doc(indent: str, text: str) -> list[str]:
+    return [f"{indent}## {line}" for line in textwrap.wrap(text, width=116 - len(indent))]
+
+
+def _emit(model: type[BaseModel], defaults: BaseModel, prefix: str, indent: str, out: list[str]) -> None:
+    for name, field in model.model_fields.items():
+        dotted = f"{prefix}{name}"
+        value = getattr(defaults, name)
+        if isinstance(value, BaseModel):
+            out.append("")
+            out.extend(_doc(indent, _meaning(dotted, type(value).__doc__)))
+            out.append(f"{indent}#{name}:")
+            _emit(type(value), value, f"{dotted}.", indent + "  ", out)
+            continue
+        out.extend(_doc(indent, _meaning(dotted, field.description) + _limits(field.metadata)))
+        rendered = json.dumps(list(value) if isinstance(value, tuple) else value)
+        out.append(f"{indent}#{name}: {rendered}")
+
+
+def render(version: str) -> str:
+    out: list[str] = [HEADER.format(version=version)]
+    _emit(AppConfig, AppConfig(), "", "", out)
+    unused = set(MEANINGS) - {line for line in _all_keys(AppConfig, "")}
+    if unused:
+        raise SystemExit(f"gen-config: MEANINGS documents keys the model no longer has: {sorted(unused)}")
+    return "\n".join(out) + "\n"
+
+
+def _all_keys(model: type[BaseModel], prefix: str) -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(f"{prefix}{name}")
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(_all_keys(annotation, f"{prefix}{name}."))
+    return keys
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render(sys.argv[1] if len(sys.argv) > 1 else "(development tree)"))

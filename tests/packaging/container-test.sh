@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# `make test-packaging`: install dist/s3ipfs_<version>_amd64.deb into a fresh Debian bookworm root, boot it with
+# systemd-nspawn and check the package the way an operator meets it. Everything stays on 127.0.0.1 (the container
+# shares the host's network). Needs root, mmdebstrap and systemd-container (installed with apt if missing).
+#
+# Checks: apt installs the .deb (dependencies from the mirror); the user, state dirs and enabled units exist; the
+# booted system starts s3ipfs.service (Type=notify: active only after READY=1) with a STATUS text; /ready answers on
+# the admin port, naming Kubo while no node is reachable; with a local IPFS node (the dev node on the host) /ready is
+# ready and an aws cli put/get round trip works from the host; the main PID runs hardened (NoNewPrivs, seccomp, no
+# capabilities); SIGKILL leads to a restart; a broken config fails fast (exit 2, no restart loop, error in the
+# journal); a clean stop; an upgrade (reinstall) keeps an edited conffile; apt purge removes units, state and config.
+# Then the .rpm is installed with its scripts (rpm --root) into a fresh copy of the root, run, and erased.
+#
+# The base root (mmdebstrap minbase + systemd) is cached in .cache/packaging/bookworm-base.tar; delete it to refresh.
+set -euo pipefail
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export LC_ALL=C.UTF-8
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CACHE="$ROOT/.cache/packaging"
+BASE="$CACHE/bookworm-base.tar"
+CT="$CACHE/container-root"
+VERSION="$(/usr/bin/python3.11 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' \
+	"$ROOT/pyproject.toml")"
+DEB="${S3IPFS_DIST_DIR:-$ROOT/dist}/s3ipfs_${VERSION}_amd64.deb"
+DEVPY="$ROOT/.venv/bin/python"
+NS=""
+LEADER=""
+IPFS_REPO=""
+failures=0
+started=$SECONDS
+
+log() { printf '[%4ds] %s\n' "$((SECONDS - started))" "$*" >&2; }
+ok() { log "ok   $*"; }
+bad() { log "FAIL $*"; failures=$((failures + 1)); }
+check() { # check DESCRIPTION COMMAND...: run a check, record the result, never abort the run
+	local what="$1"
+	shift
+	if "$@"; then ok "$what"; else bad "$what"; fi
+}
+die() { log "error: $*"; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (mmdebstrap, systemd-nspawn)"
+[ -f "$DEB" ] || die "$DEB is missing: run make packages"
+
+missing=()
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
+command -v nsenter >/dev/null || missing+=(util-linux)
+if [ "${#missing[@]}" -gt 0 ]; then
+	log "installing ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Debian mirror this machine's own apt uses.
+mirror() {
+	local uri
+	uri="$(grep -hE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources \
+		2>/dev/null | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -1 | tr -d ' ')"
+	echo "${uri:-http://deb.debian.org/debian}"
+}
+
+free_port() { "$DEVPY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+in_ct() { nsenter -t "$LEADER" -a "$@"; }
+
+cleanup() {
+	set +e
+	if [ -n "$NS" ] && kill -0 "$NS" 2>/dev/null; then
+		kill -TERM "$NS"
+		for _ in $(seq 1 60); do kill -0 "$NS" 2>/dev/null || break; sleep 0.5; done
+		kill -0 "$NS" 2>/dev/null && kill -KILL "$NS"
+	fi
+	if [ -n "$IPFS_REPO" ]; then "$DEVPY" -m appliance.ipfsconn.devnode stop "$IPFS_REPO" >/dev/null 2>&1; fi
+	rm -rf "$CT" "${IPFS_REPO%/ipfs}"
+}
+trap cleanup EXIT
+
+# --- a fresh root -------------------------------------------------------------------------------------------------
+mkdir -p "$CACHE"
+if [ ! -s "$BASE" ]; then
+	M="$(mirror)"
+	log "mmdebstrap bookworm from $M (cached in $BASE)"
+	mmdebstrap --quiet --format=tar --variant=minbase --include=systemd,systemd-sysv,dbus,curl,ca-certificates,procps bookworm \
+		"$BASE.tmp" "deb $M bookworm main" "deb $M bookworm-updates main" \
+		"deb ${M%/debian*}/debian-security bookworm-security main"
+	mv "$BASE.tmp" "$BASE"
+fi
+rm -rf "$CT"
+mkdir -p "$CT"
+tar -C "$CT" -xf "$BASE"
+cp "$DEB" "$CT/root/s3ipfs.deb"
+log "apt install $(basename "$DEB") into the fresh root"
+t0=$SECONDS
+chroot "$CT" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /root/s3ipfs.deb' \
+	>"$CACHE/apt-install.log" 2>&1 || { tail -30 "$CACHE/apt-install.log" >&2; die "apt install failed"; }
+ok "apt install in $((SECONDS - t0)) s"
+check "s3ipfs user exists" chroot "$CT" getent passwd s3ipfs
+check "state dir /var/lib/s3ipfs owned by s3ipfs" test "$(chroot "$CT" stat -c %U:%a /var/lib/s3ipfs)" = s3ipfs:750
+check "config is root:s3ipfs 0640" test "$(chroot "$CT" stat -c %U:%G:%a /etc/s3ipfs/s3ipfs.yaml)" = root:s3ipfs:640
+check "s3ipfs.service enabled" test -L "$CT/etc/systemd/system/multi-user.target.wants/s3ipfs.service"
+check "byte-code compiled by postinst" test -n "$(find "$CT/opt/s3ipfs/venv/lib" -name '*.pyc' -print -quit)"
+
+# Ports free on the host (the container shares its network), set by a drop-in as `systemctl edit` would write.
+S3_PORT="$(free_port)"
+ADMIN_PORT="$(free_port)"
+mkdir -p "$CT/etc/systemd/system/s3ipfs.service.d"
+cat >"$CT/etc/systemd/system/s3ipfs.service.d/test.conf" <<EOF
+[Service]
+Environment=S3IPFS_S3__PORT=$S3_PORT S3IPFS_ADMIN__PORT=$ADMIN_PORT S3IPFS_S3__WORKERS=2
+EOF
+
+# --- boot ---------------------------------------------------------------------------------------------------------
+log "booting the container"
+systemd-nspawn -q -D "$CT" --register=no --keep-unit --link-journal=no --console=pipe -b \
+	>"$CACHE/nspawn.log" 2>&1 </dev/null &
+NS=$!
+# The container's init is a child of nspawn named systemd (an intermediate child may come and go first).
+for _ in $(seq 1 100); do
+	LEADER="$(pgrep -P "$NS" -x systemd | head -1 || true)"
+	[ -n "$LEADER" ] && break
+	sleep 0.1
+done
+[ -n "$LEADER" ] || die "the container did not start: $(tail -5 "$CACHE/nspawn.log")"
+state=""
+for _ in $(seq 1 120); do # until the container's bus answers and start-up has finished
+	state="$(in_ct systemctl is-system-running 2>/dev/null || true)"
+	case "$state" in running | degraded | maintenance) break ;; esac
+	sleep 0.5
+done
+log "system state: $state"
+in_ct systemctl --no-pager --failed --no-legend >&2 || true
+
+active="$(in_ct systemctl is-active s3ipfs.service || true)"
+if [ "$active" = active ]; then ok "s3ipfs.service is active (READY=1 received)"; else
+	bad "s3ipfs.service is $active"
+	in_ct journalctl -u s3ipfs --no-pager -n 40 >&2 || true
+fi
+status="$(in_ct systemctl show -p StatusText --value s3ipfs.service)"
+check "STATUS text is set ($status)" test -n "$status"
+check "s3ipfs-ipfs.service skipped (no Kubo binary), not failed" \
+	test "$(in_ct systemctl show -p ConditionResult --value s3ipfs-ipfs.service)" = no
+pid="$(in_ct systemctl show -p MainPID --value s3ipfs.service)"
+if [ "${pid:-0}" != 0 ]; then
+	st="$(in_ct cat "/proc/$pid/status")"
+	check "main PID runs as s3ipfs" test "$(in_ct ps -o user= -p "$pid" | tr -d ' ')" = s3ipfs
+	check "NoNewPrivs: 1" grep -qE '^NoNewPrivs:\s+1' <<<"$st"
+	check "Seccomp: 2" grep -qE '^Seccomp:\s+2' <<<"$st"
+	check "CapEff: 0" grep -qE '^CapEff:\s+0+$' <<<"$st"
+fi
+# Only the gateway: verify (rightly) reports the absent Kubo/Cluster binaries; tests/packaging/test_units.py verifies
+# those units against stub binaries.
+verify_err="$(in_ct systemd-analyze verify s3ipfs.service 2>&1 >/dev/null || echo "rc=$?")"
+check "systemd-analyze verify of the installed s3ipfs.service: empty stderr ${verify_err:0:200}" test -z "$verify_err"
+exposure="$(in_ct systemd-analyze security --no-pager s3ipfs.service | sed -n 's/.*Overall exposure level for s3ipfs.service: \([0-9.]*\).*/\1/p')"
+check "systemd-analyze security (online) exposure $exposure <= 2.0" awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 2.0) }'
+check "s3ipfs config check accepts the packaged config" \
+	bash -c "nsenter -t $LEADER -a /usr/bin/s3ipfs config check --config /etc/s3ipfs/s3ipfs.yaml >/dev/null"
+ready="$(curl -s -m 5 "http://127.0.0.1:$ADMIN_PORT/ready" || true)"
+log "/ready without an IPFS node: $ready"
+check "/ready answers and is not ready without a node" grep -q '"not ready"' <<<"$ready"
+
+# --- with an IPFS node on loopback: /ready and an S3 round trip -----------------------------------------------------
+if [ -x "$DEVPY" ] && [ -d "$ROOT/ipfs-node/node_modules" ]; then
+	IPFS_REPO="$(mktemp -d)/ipfs"
+	"$DEVPY" -m appliance.ipfsconn.devnode init "$IPFS_REPO" --api-port "$(free_port)" --swarm-port "$(free_port)" >/dev/null
+	"$DEVPY" -m appliance.ipfsconn.devnode start "$IPFS_REPO" >/dev/null
+	API_URL="$("$DEVPY" -c 'import sys; from appliance.ipfsconn.devnode import LocalNode; print(LocalNode(sys.argv[1]).api_url)' "$IPFS_REPO")"
+	echo "Environment=S3IPFS_IPFS__API_URL=$API_URL" >>"$CT/etc/systemd/system/s3ipfs.service.d/test.conf"
+	in_ct systemctl daemon-reload
+	in_ct systemctl restart s3ipfs.service || true
+	for _ in $(seq 1 30); do
+		ready="$(curl -s -m 5 "http://127.0.0.1:$ADMIN_PORT/ready" || true)"
+		grep -q '"status": *"ready"' <<<"$ready" && break
+		sleep 1
+	done
+	log "/ready with the node at $API_URL: $ready"
+	check "/ready is ready with a node" grep -q '"status": *"ready"' <<<"$ready"
+	creds="$(in_ct /usr/bin/s3ipfs credentials show --config /etc/s3ipfs/s3ipfs.yaml || true)"
+	key="$(sed -n 's/^access_key=//p' <<<"$creds")"
+	secret="$(sed -n 's/^secret_key=//p' <<<"$creds")"
+	if [ -n "$key" ] && [ -n "$secret" ] && [ -x "$ROOT/.venv/bin/aws" ]; then
+		export AWS_ACCESS_KEY_ID="$key" AWS_SECRET_ACCESS_KEY="$secret" AWS_DEFAULT_REGION=us-east-1
+		aws=("$ROOT/.venv/bin/aws" --endpoint-url "http://127.0.0.1:$S3_PORT")
+		head -c 300000 /dev/urandom >"$CACHE/object.bin"
+		"${aws[@]}" s3 mb s3://pkgtest >/dev/null &&
+			"${aws[@]}" s3 cp "$CACHE/object.bin" s3://pkgtest/object.bin >/dev/null &&
+			"${aws[@]}" s3 cp s3://pkgtest/object.bin "$CACHE/object.back" >/dev/null
+		check "aws cli put/get round trip through the packaged gateway" cmp -s "$CACHE/object.bin" "$CACHE/object.back"
+	else
+		bad "could not read root credentials with \`s3ipfs credentials\` (got: ${creds:0:200})"
+	fi
+else
+	log "skip  IPFS node round trip: .venv or ipfs-node/node_modules missing (run make setup)"
+fi
+
+# --- restart on failure, broken config, clean stop --------------------------------------------------------------
+in_ct systemctl kill -s KILL s3ipfs.service
+sleep 4
+check "restarted after SIGKILL (NRestarts=1)" test "$(in_ct systemctl show -p NRestarts --value s3ipfs.service)" = 1
+check "active again after the restart" test "$(in_ct systemctl is-active s3ipfs.service || true)" = active
+
+cp "$CT/etc/s3ipfs/s3ipfs.yaml" "$CACHE/s3ipfs.yaml.orig"
+printf 's3:\n  prot: 9000\n' >>"$CT/etc/s3ipfs/s3ipfs.yaml"  # a misspelt key
+in_ct systemctl reset-failed s3ipfs.service || true
+in_ct systemctl restart s3ipfs.service 2>/dev/null || true
+sleep 3
+check "broken config: failed, exit status 2" \
+	test "$(in_ct systemctl show -p ExecMainStatus --value s3ipfs.service)" = 2
+check "broken config: no restart loop (NRestarts=0)" \
+	test "$(in_ct systemctl show -p NRestarts --value s3ipfs.service)" = 0
+check "broken config: the error is in the journal" \
+	bash -c "nsenter -t $LEADER -a journalctl -u s3ipfs --no-pager -n 30 | grep -q 's3.prot: unknown key'"
+cp "$CACHE/s3ipfs.yaml.orig" "$CT/etc/s3ipfs/s3ipfs.yaml"
+in_ct systemctl reset-failed s3ipfs.service || true
+in_ct systemctl start s3ipfs.service || true
+t0=$SECONDS
+in_ct systemctl stop s3ipfs.service
+check "clean stop in $((SECONDS - t0)) s (inactive, not failed)" \
+	test "$(in_ct systemctl show -p ActiveState --value s3ipfs.service)" = inactive
+
+# --- upgrade keeps an edited conffile; purge removes everything -------------------------------------------------
+echo "# edited by the operator" >>"$CT/etc/s3ipfs/s3ipfs.yaml"
+in_ct sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall -o Dpkg::Options::=--force-confold /root/s3ipfs.deb' \
+	>>"$CACHE/apt-install.log" 2>&1 || bad "reinstall failed"
+check "reinstall kept the edited conffile" grep -q "edited by the operator" "$CT/etc/s3ipfs/s3ipfs.yaml"
+check "active again after the reinstall (postinst restart)" \
+	test "$(in_ct systemctl is-active s3ipfs.service || true)" = active
+in_ct sh -c 'DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq s3ipfs' >>"$CACHE/apt-install.log" 2>&1 ||
+	bad "apt remove failed"
+check "remove stopped the gateway" test "$(in_ct systemctl is-active s3ipfs.service || true)" != active
+check "remove kept state and config" test -d "$CT/var/lib/s3ipfs" -a -f "$CT/etc/s3ipfs/s3ipfs.yaml"
+in_ct sh -c 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq s3ipfs' >>"$CACHE/apt-install.log" 2>&1 ||
+	bad "apt purge failed"
+for path in /var/lib/s3ipfs /etc/s3ipfs /opt/s3ipfs /lib/systemd/system/s3ipfs.service; do
+	check "purge removed $path" test ! -e "$CT$path"
+done
+left="$(find "$CT/etc/systemd/system" -name 's3ipfs*' ! -path '*s3ipfs.service.d*' | tr '\n' ' ')"
+check "purge left no unit links (${left:-none})" test -z "$left"
+
+# --- the .rpm, scripts and all, into a fresh copy of the base root (rpm keeps its database in /root/.rpmdb) ----------
+RPM="${S3IPFS_DIST_DIR:-$ROOT/dist}/s3ipfs-${VERSION}.x86_64.rpm"
+if [ -f "$RPM" ] && command -v rpm >/dev/null; then
+	kill -TERM "$NS" 2>/dev/null || true
+	wait "$NS" 2>/dev/null || true
+	NS=""
+	rm -rf "$CT"
+	mkdir -p "$CT"
+	tar -C "$CT" -xf "$BASE"
+	# The rpm's only real dependency, from the mirror (the rpm is installed --nodeps: dpkg does not know rpm's database).
+	chroot "$CT" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3.11' \
+		>>"$CACHE/apt-install.log" 2>&1 || bad "apt install python3.11 for the rpm"
+	rpm --root "$CT" --initdb
+	check "rpm -i with scripts into a bookworm root" rpm -i --nodeps --root "$CT" "$RPM"
+	check "rpm %pre created the s3ipfs user" chroot "$CT" getent passwd s3ipfs
+	check "rpm %post enabled s3ipfs.service" test -L "$CT/etc/systemd/system/multi-user.target.wants/s3ipfs.service"
+	check "rpm config is root:s3ipfs 0640" \
+		test "$(chroot "$CT" stat -c %U:%G:%a /etc/s3ipfs/s3ipfs.yaml)" = root:s3ipfs:640
+	check "the rpm's s3ipfs command runs" \
+		bash -c "chroot '$CT' /usr/bin/s3ipfs config check --config /etc/s3ipfs/s3ipfs.yaml >/dev/null"
+	check "rpm -e" rpm -e --root "$CT" s3ipfs
+	check "rpm -e removed /opt/s3ipfs" test ! -e "$CT/opt/s3ipfs"
+else
+	bad "no $RPM (or no rpm tool) to install"
+fi
+
+if [ "$failures" -gt 0 ]; then
+	log "test-packaging: $failures check(s) failed"
+	exit 1
+fi
+log "test-packaging: all checks passed"
