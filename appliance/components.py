@@ -185,8 +185,10 @@ class MetadataStore(Protocol):
         """One page of ListObjectVersions. NoSuchBucket."""
         ...
 
-    def set_object_tags(self, bucket: str, key: str, tags: tuple[tuple[str, str], ...]) -> ObjectMeta | None:
-        """Replace an object's tags; None if the object does not exist."""
+    def set_object_tags(
+        self, bucket: str, key: str, tags: tuple[tuple[str, str], ...], version_id: str | None = None
+    ) -> ObjectMeta | None:
+        """Replace the tags of an object (of one version of it); None if it does not exist."""
         ...
 
     def put_bucket_config(self, bucket: str, name: str, value: str) -> None:

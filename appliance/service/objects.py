@@ -141,12 +141,14 @@ class ObjectService:
             await self._content.pin(meta.cid)
         return outcome.current or meta
 
-    async def set_tags(self, bucket: str, key: str, tags: tuple[tuple[str, str], ...]) -> ObjectMeta:
-        """Replace the object's tag set; NoSuchKey / NoSuchBucket."""
-        validate_key(key)
-        updated = await asyncio.to_thread(self._store.set_object_tags, bucket, key, tags)
-        if updated is None:
-            await self.require_bucket(bucket)
+    async def set_tags(
+        self, bucket: str, key: str, tags: tuple[tuple[str, str], ...], version_id: str | None = None
+    ) -> ObjectMeta:
+        """Replace the tag set of the object (of one version); NoSuchKey / NoSuchVersion / NoSuchBucket, and
+        DeleteMarkerError for a delete marker."""
+        await self.head_object(bucket, key, version_id)  # the right error for a missing key, version or a marker
+        updated = await asyncio.to_thread(self._store.set_object_tags, bucket, key, tags, version_id)
+        if updated is None:  # deleted in between
             raise NoSuchKey(f"The specified key does not exist: {key[:200]}")
         return updated
 

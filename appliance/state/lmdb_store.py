@@ -271,15 +271,25 @@ class LmdbMetadataStore:
             return codec.load_object(txn, self._dbs.objects, keys.object_id(bucket, key))
 
     @_guarded
-    def set_object_tags(self, bucket: str, key: str, tags: tuple[tuple[str, str], ...]) -> ObjectMeta | None:
-        """Replace the object's tags in one transaction; None if there is no such object."""
+    def set_object_tags(
+        self, bucket: str, key: str, tags: tuple[tuple[str, str], ...], version_id: str | None = None
+    ) -> ObjectMeta | None:
+        """Replace the tags of the object (of one version of it) in one transaction; None if there is none."""
         oid = keys.object_id(bucket, key)
         with self._env.begin(write=True) as txn:
             meta = codec.load_object(txn, self._dbs.objects, oid)
-            if meta is None:
+            if meta is not None and (version_id is None or meta.shown_version == version_id):
+                updated = dataclasses.replace(meta, tags=tags)
+                codec.store_object(txn, self._dbs.objects, oid, updated)
+                return updated
+            if version_id is None:
                 return None
-            updated = dataclasses.replace(meta, tags=tags)
-            codec.store_object(txn, self._dbs.objects, oid, updated)
+            found = versions.find_version(txn, self._dbs, oid, version_id)
+            if found is None:
+                return None
+            vkey, old = found
+            updated = dataclasses.replace(old, tags=tags)
+            txn.put(vkey, codec.encode_version(updated), db=self._dbs.versions)
             return updated
 
     @_guarded

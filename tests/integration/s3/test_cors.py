@@ -208,8 +208,8 @@ def test_preflight_bad_requests(s3: Any, gateway: ThreadedGateway, bucket: str) 
     missing = _options(
         gateway, "/no-such-cors-bucket/k", {"Origin": "https://x", "Access-Control-Request-Method": "GET"}
     )
-    assert missing.status_code == 404
-    assert s3_code(missing) == "NoSuchBucket"
+    assert missing.status_code == 403
+    assert s3_code(missing) == "AccessForbidden"
 
 
 def test_signed_requests_get_cors_headers(s3: Any, raw_s3: Raw, bucket: str) -> None:

@@ -116,3 +116,19 @@ def test_bad_versioning_configuration(raw_s3: Raw, s3: Any, bucket: str, body: b
     assert response.status_code == 400
     assert s3_code(response) == "MalformedXML"
     assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
+
+
+def test_tags_of_each_version(s3: Any, bucket: str) -> None:
+    _enable(s3, bucket)
+    v1 = s3.put_object(Bucket=bucket, Key="t", Body=b"one", Tagging="v=1")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="t", Body=b"two", Tagging="v=2")
+    s3.put_object_tagging(Bucket=bucket, Key="t", VersionId=v1, Tagging={"TagSet": [{"Key": "v", "Value": "one"}]})
+    assert s3.get_object_tagging(Bucket=bucket, Key="t", VersionId=v1)["TagSet"] == [{"Key": "v", "Value": "one"}]
+    assert s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"] == [{"Key": "v", "Value": "2"}]
+    s3.delete_object_tagging(Bucket=bucket, Key="t", VersionId=v1)
+    assert s3.get_object_tagging(Bucket=bucket, Key="t", VersionId=v1)["TagSet"] == []
+    assert s3.get_object(Bucket=bucket, Key="t", VersionId=v1)["Body"].read() == b"one"
+    marker = s3.delete_object(Bucket=bucket, Key="t")["VersionId"]
+    with pytest.raises(ClientError) as exc:
+        s3.put_object_tagging(Bucket=bucket, Key="t", VersionId=marker, Tagging={"TagSet": []})
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 405

@@ -21,7 +21,7 @@ from appliance.api.s3.cors_rules import (
 )
 from appliance.api.s3.render import empty_response, xml_response
 from appliance.api.s3.request import S3Request
-from appliance.errors import RequestError
+from appliance.errors import NoSuchBucket, RequestError
 
 __all__ = ["decorate", "delete_bucket_cors", "get_bucket_cors", "preflight", "put_bucket_cors"]
 
@@ -77,7 +77,11 @@ async def preflight(services: S3Services, request: S3Request) -> Response:
         raise BadRequest("Invalid Access-Control-Request-Method: null")
     if request.bucket is None:
         raise AccessForbidden(_NOT_ENABLED)
-    stored = await services.buckets.get_config(request.bucket, CONFIG_NAME)  # NoSuchBucket
+    try:
+        stored = await services.buckets.get_config(request.bucket, CONFIG_NAME)
+    except NoSuchBucket:
+        # A preflight carries no credentials: S3 does not confirm a bucket's existence to it either way.
+        raise AccessForbidden("CORSResponse: Bucket not found") from None
     if stored is None:
         raise AccessForbidden(_NOT_ENABLED)
     requested = parse_header_list(request.headers.get("access-control-request-headers", ""))

@@ -9,7 +9,7 @@ from quart import Response
 from appliance.api.s3.context import RequestContext
 from appliance.api.s3.render import empty_response, xml_response
 from appliance.api.s3.tagging import MAX_BUCKET_TAGS, parse_tagging, render_tagging
-from appliance.errors import NoSuchTagSet, NotImplementedAction
+from appliance.errors import NoSuchTagSet
 
 __all__ = [
     "delete_bucket_tagging",
@@ -32,24 +32,13 @@ def _bucket(ctx: RequestContext) -> str:
     return ctx.request.bucket
 
 
-async def _only_current(ctx: RequestContext, bucket: str, key: str) -> None:
-    """Tags of a noncurrent version are read-only here: changing them is refused rather than misapplied."""
-    version_id = ctx.request.arg("versionId")
-    if version_id is None:
-        return
-    current = await ctx.services.objects.head_object(bucket, key)
-    if current.shown_version != version_id:
-        await ctx.services.objects.head_object(bucket, key, version_id)  # NoSuchVersion when it does not exist
-        raise NotImplementedAction("Changing the tags of a noncurrent version is not supported.")
-
-
 async def put_object_tagging(ctx: RequestContext) -> Response:
     bucket, key = _object(ctx)
-    await _only_current(ctx, bucket, key)
-    await ctx.services.objects.head_object(bucket, key)  # NoSuchKey before reading the body
+    version_id = ctx.request.arg("versionId")
+    await ctx.services.objects.head_object(bucket, key, version_id)  # NoSuchKey before reading the body
     tags = parse_tagging(await ctx.read_small_body(ctx.services.s3.max_xml_body_bytes))
-    await ctx.services.objects.set_tags(bucket, key, tags)
-    return empty_response(200)
+    meta = await ctx.services.objects.set_tags(bucket, key, tags, version_id)
+    return empty_response(200, {"x-amz-version-id": meta.version_id} if meta.version_id else None)
 
 
 async def get_object_tagging(ctx: RequestContext) -> Response:
@@ -60,9 +49,8 @@ async def get_object_tagging(ctx: RequestContext) -> Response:
 
 async def delete_object_tagging(ctx: RequestContext) -> Response:
     bucket, key = _object(ctx)
-    await _only_current(ctx, bucket, key)
-    await ctx.services.objects.set_tags(bucket, key, ())
-    return empty_response(204)
+    meta = await ctx.services.objects.set_tags(bucket, key, (), ctx.request.arg("versionId"))
+    return empty_response(204, {"x-amz-version-id": meta.version_id} if meta.version_id else None)
 
 
 async def put_bucket_tagging(ctx: RequestContext) -> Response:
