@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from appliance.cli import config_check, credentials, serve
+from appliance.cli import config_check, credentials, node, serve
 from appliance.errors import S3IpfsError
 
 __all__ = ["build_parser", "entry", "main"]
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(commands)
     config_check.add_parser(commands)
     credentials.add_parser(commands)
+    node.add_parser(commands)
     return parser
 
 
