@@ -37,7 +37,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     inst = actions.add_parser("install", help=__doc__, description=__doc__)
     inst.add_argument("--from", dest="source", required=True, metavar="TARBALL_OR_DIR", help="a release .tar.gz or dir")
     inst.add_argument("--sha256", help="the release tarball's SHA-256 (required for a tarball)")
-    inst.add_argument("--dest", default="/usr/local/bin", help="where the binaries go (default /usr/local/bin)")
+    inst.add_argument("--dest", default="/usr/bin", help="target directory (default /usr/bin, where the units look)")
     inst.set_defaults(handler=run)
 
 
