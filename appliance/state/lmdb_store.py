@@ -711,7 +711,11 @@ class LmdbMetadataStore:
             info = self._env.info()
             return {
                 "buckets": int(txn.stat(self._dbs.buckets)["entries"]),
-                "objects": int(txn.stat(self._dbs.cid_refs)["entries"]),  # one ref per object row
+                # Records of current versions (keys over 510 bytes share a record per 510-byte head).
+                "objects": int(txn.stat(self._dbs.objects)["entries"]),
+                "noncurrent_versions": int(txn.stat(self._dbs.versions)["entries"]),
+                "uploads": int(txn.stat(self._dbs.uploads)["entries"]),
+                "cid_refs": int(txn.stat(self._dbs.cid_refs)["entries"]),
                 "unpin_queue": int(txn.stat(self._dbs.unpins)["entries"]),
                 "unpinned_remembered": int(txn.stat(self._dbs.unpinned)["entries"]),
                 "map_size_bytes": int(info["map_size"]),
