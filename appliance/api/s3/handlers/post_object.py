@@ -64,10 +64,14 @@ def _redirect_target(url: str, bucket: str, key: str, etag: str) -> str | None:
     return url + ("&" if parts.query else ("" if url.endswith("?") else "?")) + query
 
 
+_DISCARD_CAP = 64 * 1024 * 1024
+
+
 async def _discard_rest(services: S3Services, body: AsyncIterator[bytes]) -> None:
     """Read and drop what the client is still sending (bounded), so it gets to read the error response: a client
     blocked writing a large upload into a connection nobody reads would otherwise never see it."""
-    limit = services.s3.max_single_put_bytes + MAX_FIELDS_TOTAL_BYTES
+    # Capped: a rejected multi-GiB upload is not worth reading whole; past the cap the connection just closes.
+    limit = min(services.s3.max_single_put_bytes, _DISCARD_CAP) + MAX_FIELDS_TOTAL_BYTES
     seen = 0
     with contextlib.suppress(Exception):
         async for piece in timed(body, services.s3.body_read_timeout):
