@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import heapq
-import itertools
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -440,83 +438,19 @@ class LmdbMetadataStore:
     ) -> VersionPage:
         """ListObjectVersions: every version (current first, then newest to oldest) and delete marker of each key,
         keys in listing order, with CommonPrefixes for a delimiter."""
-        head = keys.bucket_prefix(bucket)
-        wanted = head + prefix.encode("utf-8")
-        delim = delimiter.encode("utf-8")
-        entries: list[tuple[ObjectMeta, bool]] = []
-        prefixes: list[str] = []
-        truncated = False
-        next_key = next_version = ""
         with self._env.begin() as txn:
             if txn.get(keys.bucket_key(bucket), db=self._dbs.buckets) is None:
                 raise NoSuchBucket(f"The specified bucket does not exist: {bucket[:80]}")
-            for oid in self._version_oids(txn, wanted):
-                key = oid[len(head) :].decode("utf-8")
-                cut = oid.find(delim, len(wanted)) if delim else -1
-                if cut >= 0:
-                    common = oid[: cut + len(delim)][len(head) :].decode("utf-8")
-                    if (prefixes and prefixes[-1] == common) or (key_marker and common <= key_marker):
-                        continue
-                    if len(entries) + len(prefixes) == max_keys:
-                        truncated = True
-                        break
-                    prefixes.append(common)
-                    next_key, next_version = common, ""
-                    continue
-                if key_marker and key < key_marker:
-                    continue
-                rows = self._all_versions(txn, oid)
-                if key_marker and key == key_marker:
-                    if not version_id_marker:
-                        continue
-                    ids = [meta.shown_version for meta, _ in rows]
-                    rows = rows[ids.index(version_id_marker) + 1 :] if version_id_marker in ids else []
-                for meta, latest in rows:
-                    if len(entries) + len(prefixes) == max_keys:
-                        truncated = True
-                        break
-                    entries.append((meta, latest))
-                    next_key, next_version = key, meta.shown_version
-                if truncated:
-                    break
-        if not truncated:
-            next_key = next_version = ""
-        return VersionPage(tuple(entries), tuple(prefixes), truncated, next_key, next_version)
-
-    def _all_versions(self, txn: Any, oid: bytes) -> list[tuple[ObjectMeta, bool]]:
-        rows: list[tuple[ObjectMeta, bool]] = []
-        current = codec.load_object(txn, self._dbs.objects, oid)
-        if current is not None:
-            rows.append((current, True))
-        for _, meta in versions.iter_versions(txn, self._dbs, oid):
-            rows.append((meta, not rows))
-        return rows
-
-    def _version_oids(self, txn: Any, wanted: bytes) -> Iterator[bytes]:
-        """Every object id under `wanted` that has a current or a noncurrent version, in id order."""
-        current = itertools.takewhile(
-            lambda oid: oid.startswith(wanted),
-            (oid for oid, _ in codec.scan_objects(txn.cursor(db=self._dbs.objects), wanted)),
-        )
-        head = wanted[: keys.VERSION_HEAD_MAX]
-
-        def older() -> Iterator[bytes]:
-            cursor = txn.cursor(db=self._dbs.versions)
-            if not cursor.set_range(head):
-                return
-            for vkey, raw in cursor.iternext():
-                if not vkey.startswith(head):
-                    return
-                meta = codec.decode_version(raw)
-                oid = keys.object_id(meta.bucket, meta.key)
-                if oid.startswith(wanted):
-                    yield oid
-
-        last = None
-        for oid in heapq.merge(current, older()):
-            if oid != last:
-                last = oid
-                yield oid
+            return versions.list_page(
+                txn,
+                self._dbs,
+                bucket,
+                prefix=prefix,
+                delimiter=delimiter,
+                key_marker=key_marker,
+                version_id_marker=version_id_marker,
+                max_keys=max_keys,
+            )
 
     # The CID index
 
