@@ -12,7 +12,7 @@ from appliance.api.s3.context import RequestContext
 from appliance.api.s3.render import empty_response, xml_response
 from appliance.api.s3.tagging import parse_tag_header
 from appliance.api.s3.xml import XmlBuilder, http_date
-from appliance.errors import InvalidArgument, MetadataTooLarge, MissingContentLength
+from appliance.errors import BackendError, InvalidArgument, MetadataTooLarge, MissingContentLength
 from appliance.model import ObjectMeta
 from appliance.service.objects import PutRequest
 
@@ -182,6 +182,8 @@ async def get_object(ctx: RequestContext) -> Response:
     # Fetch the first piece before answering, so an unreachable IPFS node is a clean 503, not a cut-off 200.
     try:
         first = await anext(content)
+    except StopAsyncIteration:
+        raise BackendError(f"IPFS returned no data for {meta.cid} ({length} bytes expected)") from None
     except BaseException:
         aclose = getattr(content, "aclose", None)
         if aclose is not None:
