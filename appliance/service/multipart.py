@@ -15,6 +15,7 @@ from appliance.checksums import composite, full_object
 from appliance.components import ContentStore, MetadataStore, ObjectBody
 from appliance.errors import (
     BadDigest,
+    EntityTooLarge,
     EntityTooSmall,
     InvalidArgument,
     InvalidPart,
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MAX_PARTS = 10_000
 MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_OBJECT_SIZE = 5 * 1024**4  # S3's 5 TiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,8 @@ class MultipartService:
                     f"Part {part.part_number} is {part.size} bytes; every part but the last must be at least "
                     f"{self._min_part} bytes."
                 )
+        if sum(p.size for p in chosen) > MAX_OBJECT_SIZE:
+            raise EntityTooLarge("Your proposed upload exceeds the maximum allowed object size of 5 TiB.")
         checksums = self._composite(upload, chosen)
         if expected_checksum is not None and checksums and checksums[0][1] != expected_checksum:
             raise BadDigest(
