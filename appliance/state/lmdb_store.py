@@ -8,146 +8,34 @@ use asyncio.to_thread; no transaction or cursor outlives a call. Key layout: key
 from __future__ import annotations
 
 import dataclasses
-import functools
-import os
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
-
-import lmdb
 
 from appliance.errors import (
     BackendError,
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
-    ConfigError,
     InvalidArgument,
     NoSuchBucket,
-    NoSuchUpload,
 )
-from appliance.model import (
-    BucketMeta,
-    ListPage,
-    ObjectMeta,
-    PartMeta,
-    PutOutcome,
-    UploadMeta,
-    VersionPage,
-    validate_key,
-)
-from appliance.state import codec, keys, uploads, versions
+from appliance.model import BucketMeta, ListPage, ObjectMeta, PutOutcome, validate_key
+from appliance.state import codec, keys, versions
 from appliance.state.codec import UnpinJob
-from appliance.state.migrations import CURRENT_VERSION, check_version, migrate, read_version
+from appliance.state.migrations import read_version
+from appliance.state.store_base import DEFAULT_MAP_SIZE, DEFAULT_UNPIN_LEASE, DEFAULT_UNPINNED_TTL
+from appliance.state.store_base import guarded as _guarded
+from appliance.state.upload_store import UploadMethods
+from appliance.state.version_store import VersionMethods
 
 __all__ = ["DEFAULT_MAP_SIZE", "DEFAULT_UNPIN_LEASE", "DEFAULT_UNPINNED_TTL", "LmdbMetadataStore"]
 
-DEFAULT_MAP_SIZE = 64 << 30
-DEFAULT_UNPIN_LEASE = 600.0  # an in-flight unpin older than this is claimable again (its claimer died)
-DEFAULT_UNPINNED_TTL = 86400.0  # how long a finished unpin is remembered (longer than any PUT takes)
-_MAX_DBS = 32  # room for the databases later schema versions add
-_PRUNE_BATCH = 1000
 
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _guarded(
-    method: Callable[Concatenate[LmdbMetadataStore, _P], _R],
-) -> Callable[Concatenate[LmdbMetadataStore, _P], _R]:
-    """Check the store is usable here and translate LMDB failures into domain errors."""
-
-    @functools.wraps(method)
-    def guarded(self: LmdbMetadataStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        if self._pid != os.getpid():
-            raise BackendError("the metadata store was opened before a fork: open it in the process that uses it")
-        try:
-            return method(self, *args, **kwargs)
-        except lmdb.MapFullError as exc:
-            raise BackendError(
-                f"metadata store is full ({self._map_size} bytes): raise metadata.map_size and restart"
-            ) from exc
-        except lmdb.ReadonlyError as exc:
-            raise BackendError("the metadata store is open read-only: this operation writes") from exc
-        except lmdb.Error as exc:
-            raise BackendError(f"metadata store error: {exc}") from exc
-
-    return guarded
-
-
-class LmdbMetadataStore:
+class LmdbMetadataStore(UploadMethods, VersionMethods):
     """components.MetadataStore on an LMDB environment directory; open one per path per process.
 
     Beyond the Protocol: an unpin claimed more than `unpin_lease` seconds ago is claimable again (its
     claimer died), and put_object also answers repin_needed when an unpin of the CID *finished* within
     `unpinned_ttl` (the PUT's add may have pinned the content just before that unpin removed the pin).
     """
-
-    def __init__(
-        self,
-        path: Path,
-        *,
-        map_size: int = DEFAULT_MAP_SIZE,
-        readonly: bool = False,
-        unpin_lease: float = DEFAULT_UNPIN_LEASE,
-        unpinned_ttl: float = DEFAULT_UNPINNED_TTL,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if unpin_lease <= 0:
-            raise ConfigError("the unpin lease must be positive")
-        self._path = Path(path)
-        self._map_size = map_size
-        self._lease = unpin_lease
-        self._unpinned_ttl = unpinned_ttl
-        self._clock = clock
-        self._pid = os.getpid()
-        try:
-            if not readonly:
-                self._path.mkdir(parents=True, exist_ok=True)
-            self._env = lmdb.open(
-                str(self._path),
-                map_size=map_size,
-                subdir=True,
-                readonly=readonly,
-                create=not readonly,
-                lock=True,
-                sync=True,
-                metasync=True,
-                max_dbs=_MAX_DBS,
-                max_readers=1024,
-            )
-        except (lmdb.Error, OSError) as exc:
-            raise ConfigError(
-                f"cannot open the metadata store at {self._path}: {exc}; check metadata.path and its permissions"
-            ) from exc
-        try:
-            if self._env.max_key_size() < keys.LMDB_MAX_KEY:
-                raise ConfigError(f"liblmdb's key size limit is {self._env.max_key_size()}; s3ipfs needs 511")
-            self._dbs = self._open_dbs(readonly)
-        except BaseException:
-            self._env.close()
-            raise
-
-    def _open_dbs(self, readonly: bool) -> keys.Dbs:
-        where = str(self._path)
-        try:
-            if readonly:
-                # py-lmdb keeps a handle opened in a read transaction only if open_db makes its own.
-                dbs = keys.Dbs(*(self._env.open_db(name, create=False, dupsort=dup) for name, dup in keys.DB_SPECS))
-                with self._env.begin() as txn:
-                    found = read_version(txn, dbs)
-                check_version(found, where)
-                if found < CURRENT_VERSION:
-                    raise ConfigError(f"the metadata store at {where} needs a migration: open it writable once")
-                return dbs
-            with self._env.begin(write=True) as txn:
-                dbs = keys.Dbs(*(self._env.open_db(name, txn=txn, dupsort=dup) for name, dup in keys.DB_SPECS))
-                migrate(txn, dbs, where)
-            return dbs
-        except lmdb.NotFoundError as exc:
-            raise ConfigError(f"the metadata store at {where} is not initialised: start s3ipfs once") from exc
-        except lmdb.Error as exc:
-            raise ConfigError(f"cannot open the metadata store at {where}: {exc}") from exc
 
     # Buckets
 
@@ -219,50 +107,6 @@ class LmdbMetadataStore:
                 raise NoSuchBucket(f"The specified bucket does not exist: {meta.bucket[:80]}")
             return self._write_current(txn, meta, unpin_grace=unpin_grace, now=now)
 
-    def _write_current(self, txn: Any, meta: ObjectMeta, *, unpin_grace: float, now: float) -> PutOutcome:
-        """Make `meta` the key's current version: in a versioned bucket the previous one becomes noncurrent
-        (Enabled) or, if it is the "null" version, is replaced (Suspended)."""
-        oid = keys.object_id(meta.bucket, meta.key)
-        mode = versions.bucket_versioning(txn, self._dbs, meta.bucket)
-        if mode == versions.ENABLED:
-            meta = dataclasses.replace(meta, version_id=versions.new_version_id(now))
-        elif mode == versions.SUSPENDED:
-            meta = dataclasses.replace(meta, version_id="null")
-            self._drop_null_versions(txn, oid, due=now + unpin_grace)
-        else:
-            meta = dataclasses.replace(meta, version_id="")
-        current = codec.load_object(txn, self._dbs.objects, oid)
-        if mode and current is not None and not (mode == versions.SUSPENDED and current.shown_version == "null"):
-            self._archive(txn, oid, current)
-        previous = codec.store_object(txn, self._dbs.objects, oid, meta)
-        repin = False
-        if previous is None or previous.cid != meta.cid:
-            if previous is not None:
-                self._drop_ref(txn, previous.cid, oid, due=now + unpin_grace)
-            self._add_ref(txn, meta.cid, oid)
-            repin = self._take_unpin(txn, meta.cid)
-            # An unpin that finished while this PUT was streaming may have removed the pin `add` made.
-            repin = codec.take_unpinned(txn, self._dbs, meta.cid) or repin
-        return PutOutcome(previous=previous, repin_needed=repin, current=meta)
-
-    def _archive(self, txn: Any, oid: bytes, meta: ObjectMeta) -> None:
-        """Copy the current version into `versions` with its own CID reference (the caller then replaces or
-        removes the current row, dropping its object reference without reaching refcount zero)."""
-        archived = dataclasses.replace(meta, version_id=meta.shown_version)
-        vkey = versions.version_key_of(oid, archived)
-        txn.put(vkey, codec.encode_version(archived), db=self._dbs.versions)
-        txn.put(archived.cid.encode("utf-8"), keys.version_ref(vkey), db=self._dbs.cid_refs)
-
-    def _drop_version(self, txn: Any, vkey: bytes, meta: ObjectMeta, *, due: float) -> None:
-        txn.delete(vkey, db=self._dbs.versions)
-        if not meta.delete_marker:
-            self._drop_ref_value(txn, meta.cid, keys.version_ref(vkey), due=due)
-
-    def _drop_null_versions(self, txn: Any, oid: bytes, *, due: float) -> None:
-        for vkey, meta in list(versions.iter_versions(txn, self._dbs, oid)):
-            if meta.shown_version == "null":
-                self._drop_version(txn, vkey, meta, due=due)
-
     @_guarded
     def get_object(self, bucket: str, key: str) -> ObjectMeta | None:
         with self._env.begin() as txn:
@@ -326,59 +170,6 @@ class LmdbMetadataStore:
             return marker
 
     @_guarded
-    def get_version(self, bucket: str, key: str, version_id: str) -> ObjectMeta | None:
-        """The version `version_id` of a key (current, noncurrent or a delete marker), or None."""
-        oid = keys.object_id(bucket, key)
-        with self._env.begin() as txn:
-            current = codec.load_object(txn, self._dbs.objects, oid)
-            if current is not None and current.shown_version == version_id:
-                return current
-            found = versions.find_version(txn, self._dbs, oid, version_id)
-            return None if found is None else found[1]
-
-    @_guarded
-    def current_is_delete_marker(self, bucket: str, key: str) -> bool:
-        """Whether the key's newest version is a delete marker (GET then says x-amz-delete-marker: true)."""
-        oid = keys.object_id(bucket, key)
-        with self._env.begin() as txn:
-            if codec.load_object(txn, self._dbs.objects, oid) is not None:
-                return False
-            newest = next(versions.iter_versions(txn, self._dbs, oid), None)
-            return newest is not None and newest[1].delete_marker
-
-    @_guarded
-    def delete_version(
-        self, bucket: str, key: str, version_id: str, *, unpin_grace: float, now: float
-    ) -> ObjectMeta | None:
-        """Remove one version for good (None if there is no such version). If it was the current one, the newest
-        noncurrent version, unless it is a delete marker, becomes current again."""
-        oid = keys.object_id(bucket, key)
-        due = now + unpin_grace
-        with self._env.begin(write=True) as txn:
-            if txn.get(keys.bucket_key(bucket), db=self._dbs.buckets) is None:
-                raise NoSuchBucket(f"The specified bucket does not exist: {bucket[:80]}")
-            current = codec.load_object(txn, self._dbs.objects, oid)
-            if current is not None and current.shown_version == version_id:
-                codec.remove_object(txn, self._dbs.objects, oid)
-                self._drop_ref(txn, current.cid, oid, due=due)
-                removed = current
-            else:
-                found = versions.find_version(txn, self._dbs, oid, version_id)
-                if found is None:
-                    return None
-                vkey, removed = found
-                self._drop_version(txn, vkey, removed, due=due)
-            if codec.load_object(txn, self._dbs.objects, oid) is None:
-                newest = next(versions.iter_versions(txn, self._dbs, oid), None)
-                if newest is not None and not newest[1].delete_marker:
-                    vkey, promoted = newest
-                    codec.store_object(txn, self._dbs.objects, oid, promoted)
-                    self._add_ref(txn, promoted.cid, oid)
-                    txn.delete(vkey, db=self._dbs.versions)
-                    txn.delete(promoted.cid.encode("utf-8"), keys.version_ref(vkey), db=self._dbs.cid_refs)
-            return removed
-
-    @_guarded
     def list_objects(
         self,
         bucket: str,
@@ -424,33 +215,6 @@ class LmdbMetadataStore:
                     break
                 entries = codec.scan_objects(cursor, low)
         return ListPage(tuple(objects), tuple(prefixes), truncated, last if truncated else None)
-
-    @_guarded
-    def list_versions(
-        self,
-        bucket: str,
-        *,
-        prefix: str = "",
-        delimiter: str = "",
-        key_marker: str = "",
-        version_id_marker: str = "",
-        max_keys: int = 1000,
-    ) -> VersionPage:
-        """ListObjectVersions: every version (current first, then newest to oldest) and delete marker of each key,
-        keys in listing order, with CommonPrefixes for a delimiter."""
-        with self._env.begin() as txn:
-            if txn.get(keys.bucket_key(bucket), db=self._dbs.buckets) is None:
-                raise NoSuchBucket(f"The specified bucket does not exist: {bucket[:80]}")
-            return versions.list_page(
-                txn,
-                self._dbs,
-                bucket,
-                prefix=prefix,
-                delimiter=delimiter,
-                key_marker=key_marker,
-                version_id_marker=version_id_marker,
-                max_keys=max_keys,
-            )
 
     # The CID index
 
@@ -535,102 +299,6 @@ class LmdbMetadataStore:
         with self._env.begin() as txn:
             return int(txn.stat(self._dbs.unpins)["entries"])
 
-    # Multipart uploads
-
-    @_guarded
-    def create_upload(self, upload: UploadMeta) -> None:
-        validate_key(upload.key)
-        with self._env.begin(write=True) as txn:
-            if txn.get(keys.bucket_key(upload.bucket), db=self._dbs.buckets) is None:
-                raise NoSuchBucket(f"The specified bucket does not exist: {upload.bucket[:80]}")
-            uploads.store_upload(txn, self._dbs, upload)
-
-    @_guarded
-    def get_upload(self, upload_id: str) -> UploadMeta | None:
-        with self._env.begin() as txn:
-            return uploads.load_upload(txn, self._dbs, upload_id)
-
-    @_guarded
-    def put_part(self, upload_id: str, part: PartMeta, *, unpin_grace: float, now: float) -> bool:
-        """Record a part (replacing one with the same number); True if its CID must be re-pinned (an unpin of
-        it was in flight). NoSuchUpload if the upload is gone (completed or aborted meanwhile)."""
-        with self._env.begin(write=True) as txn:
-            if uploads.load_upload(txn, self._dbs, upload_id) is None:
-                raise NoSuchUpload()
-            key = keys.part_key(upload_id, part.part_number)
-            ref = keys.part_ref(upload_id, part.part_number)
-            old = txn.get(key, db=self._dbs.parts)
-            if old is not None:
-                previous = codec.decode_part(part.part_number, old)
-                self._drop_ref_value(txn, previous.cid, ref, due=now + unpin_grace)
-            txn.put(key, codec.encode_part(part), db=self._dbs.parts)
-            txn.put(part.cid.encode("utf-8"), ref, db=self._dbs.cid_refs)
-            repin = self._take_unpin(txn, part.cid)
-            return codec.take_unpinned(txn, self._dbs, part.cid) or repin
-
-    @_guarded
-    def list_parts(self, upload_id: str, *, after: int = 0, limit: int = 10_000) -> list[PartMeta]:
-        with self._env.begin() as txn:
-            if uploads.load_upload(txn, self._dbs, upload_id) is None:
-                raise NoSuchUpload()
-            found: list[PartMeta] = []
-            for part in uploads.iter_parts(txn, self._dbs, upload_id, after):
-                if len(found) == limit:
-                    break
-                found.append(part)
-            return found
-
-    @_guarded
-    def list_uploads(self, bucket: str) -> list[UploadMeta]:
-        """Every upload in progress in `bucket` (unordered; the caller sorts and pages)."""
-        with self._env.begin() as txn:
-            if txn.get(keys.bucket_key(bucket), db=self._dbs.buckets) is None:
-                raise NoSuchBucket(f"The specified bucket does not exist: {bucket[:80]}")
-            found = []
-            for upload_id in uploads.upload_ids_of_bucket(txn, self._dbs, bucket):
-                upload = uploads.load_upload(txn, self._dbs, upload_id)
-                if upload is not None:
-                    found.append(upload)
-            return found
-
-    @_guarded
-    def uploads_initiated_before(self, cutoff: float, limit: int = 100) -> list[UploadMeta]:
-        """Uploads older than `cutoff` (abandoned ones, for the cleanup job)."""
-        with self._env.begin() as txn:
-            found = []
-            for upload_id, raw in txn.cursor(db=self._dbs.uploads).iternext():
-                upload = codec.decode_upload(upload_id.decode("ascii"), raw)
-                if upload.initiated < cutoff:
-                    found.append(upload)
-                    if len(found) == limit:
-                        break
-            return found
-
-    @_guarded
-    def complete_upload(self, upload_id: str, meta: ObjectMeta, *, unpin_grace: float, now: float) -> PutOutcome:
-        """In one transaction: the object row (referencing the composed root CID) replaces any previous object, the
-        upload and its parts go, and part CIDs nothing else references are queued for unpin."""
-        with self._env.begin(write=True) as txn:
-            upload = uploads.load_upload(txn, self._dbs, upload_id)
-            if upload is None or (upload.bucket, upload.key) != (meta.bucket, meta.key):
-                raise NoSuchUpload()
-            if txn.get(keys.bucket_key(meta.bucket), db=self._dbs.buckets) is None:
-                raise NoSuchBucket(f"The specified bucket does not exist: {meta.bucket[:80]}")
-            outcome = self._write_current(txn, meta, unpin_grace=unpin_grace, now=now)
-            for part in uploads.delete_upload_rows(txn, self._dbs, upload):
-                self._drop_ref_value(txn, part.cid, keys.part_ref(upload_id, part.part_number), due=now + unpin_grace)
-            return outcome
-
-    @_guarded
-    def abort_upload(self, upload_id: str, *, unpin_grace: float, now: float) -> UploadMeta:
-        with self._env.begin(write=True) as txn:
-            upload = uploads.load_upload(txn, self._dbs, upload_id)
-            if upload is None:
-                raise NoSuchUpload()
-            for part in uploads.delete_upload_rows(txn, self._dbs, upload):
-                self._drop_ref_value(txn, part.cid, keys.part_ref(upload_id, part.part_number), due=now + unpin_grace)
-            return upload
-
     # Operations
 
     @_guarded
@@ -668,49 +336,6 @@ class LmdbMetadataStore:
             raise BackendError(f"cannot create the backup directory {dest}: {exc}") from exc
         self._env.copy(str(dest), compact=True)
         return dest / "data.mdb"
-
-    def close(self) -> None:
-        if self._pid == os.getpid():
-            self._env.close()
-
-    # References and jobs
-
-    def _refcount(self, txn: Any, cid: str) -> int:
-        cursor = txn.cursor(db=self._dbs.cid_refs)
-        return int(cursor.count()) if cursor.set_key(cid.encode("utf-8")) else 0
-
-    def _add_ref(self, txn: Any, cid: str, oid: bytes) -> None:
-        ref = keys.ref_value(oid)
-        if ref.startswith(keys.LONG_REF_MARK):
-            txn.put(ref[1:], oid, db=self._dbs.long_names)
-        txn.put(cid.encode("utf-8"), ref, db=self._dbs.cid_refs)
-
-    def _drop_ref(self, txn: Any, cid: str, oid: bytes, *, due: float) -> None:
-        """Remove one reference; queue the CID's unpin at `due` if it was the last."""
-        ref = keys.ref_value(oid)
-        if ref.startswith(keys.LONG_REF_MARK):
-            txn.delete(ref[1:], db=self._dbs.long_names)
-        self._drop_ref_value(txn, cid, ref, due=due)
-
-    def _drop_ref_value(self, txn: Any, cid: str, ref: bytes, *, due: float) -> None:
-        txn.delete(cid.encode("utf-8"), ref, db=self._dbs.cid_refs)
-        if self._refcount(txn, cid) == 0:
-            codec.set_job(txn, self._dbs, cid, UnpinJob("queued", due))
-
-    def _take_unpin(self, txn: Any, cid: str) -> bool:
-        """Cancel the unpin job of a CID a row now references; True if it was already in flight."""
-        job = codec.remove_job(txn, self._dbs, cid)
-        return job is not None and job.state == "inflight"
-
-    def _prune_unpinned(self, txn: Any, now: float) -> None:
-        cursor = txn.cursor(db=self._dbs.unpinned_expiry)
-        expired: list[str] = []
-        for index_key in cursor.iternext(values=False):
-            if keys.split_due_key(index_key)[0] > now or len(expired) == _PRUNE_BATCH:
-                break
-            expired.append(keys.split_due_key(index_key)[1])
-        for cid in expired:
-            codec.take_unpinned(txn, self._dbs, cid)
 
 
 def _listing_start(head: bytes, wanted: bytes, delim: bytes, start_after: str) -> bytes | None:

@@ -9,7 +9,7 @@ import lmdb
 import pytest
 
 from appliance.errors import ConfigError
-from appliance.state import LmdbMetadataStore, lmdb_store, migrations
+from appliance.state import LmdbMetadataStore, migrations, store_base
 from appliance.state.keys import SCHEMA_VERSION_KEY, Dbs
 from tests.unit.state.support import BUCKET, GRACE, make_bucket, make_meta
 
@@ -92,7 +92,7 @@ def test_migrations_run_in_order_from_the_stamp(store_path: Path, monkeypatch: p
 
     monkeypatch.setattr(migrations, "MIGRATIONS", ((1, step(1)), (2, step(2)), (3, step(3))))
     monkeypatch.setattr(migrations, "CURRENT_VERSION", 3)
-    monkeypatch.setattr(lmdb_store, "CURRENT_VERSION", 3)
+    monkeypatch.setattr(store_base, "CURRENT_VERSION", 3)
     store = LmdbMetadataStore(store_path)
     try:
         assert ran == [2, 3]
