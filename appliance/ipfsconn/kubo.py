@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 import httpx
 
 from appliance.errors import BackendError, BackendUnavailable
+from appliance.httpio import read_limited
 from appliance.ipfsconn import unixfs
 from appliance.model import AddedContent
 
@@ -135,15 +136,7 @@ def _last_add_event(body: bytes) -> dict[str, Any]:
 
 
 async def _read_limited(response: httpx.Response, cmd: str, limit: int = _MAX_REPLY, *, head: bool = False) -> bytes:
-    """The body, at most `limit` bytes; beyond that a BackendError, or with `head` (error bodies) its start."""
-    body = bytearray()
-    async for piece in response.aiter_bytes():
-        body += piece
-        if len(body) > limit:
-            if head:
-                return bytes(body[:limit])
-            raise BackendError(f"IPFS {cmd}: reply larger than {limit} bytes")
-    return bytes(body)
+    return await read_limited(response, f"IPFS {cmd}", limit, head=head)
 
 
 class _MultipartBody:

@@ -32,6 +32,7 @@ from urllib.parse import quote
 import httpx
 
 from appliance.errors import BackendError, BackendUnavailable
+from appliance.httpio import read_limited
 
 __all__ = [
     "ERROR_STATUSES",
@@ -190,15 +191,7 @@ def _as_error(data: Any) -> tuple[int, str] | None:
 
 
 async def _read_limited(response: httpx.Response, what: str, limit: int = _MAX_REPLY, *, head: bool = False) -> bytes:
-    """The body, at most `limit` bytes; beyond that a BackendError, or with `head` (error bodies) its start."""
-    body = bytearray()
-    async for piece in response.aiter_bytes():
-        body += piece
-        if len(body) > limit:
-            if head:
-                return bytes(body[:limit])
-            raise BackendError(f"IPFS Cluster {what}: reply larger than {limit} bytes")
-    return bytes(body)
+    return await read_limited(response, f"IPFS Cluster {what}", limit, head=head)
 
 
 async def _ndjson(response: httpx.Response, what: str) -> AsyncIterator[dict[str, Any]]:
