@@ -17,9 +17,12 @@ __all__ = [
     "AppConfig",
     "AuthConfig",
     "CacheConfig",
+    "ClusterConfig",
     "IpfsConfig",
     "MetadataConfig",
+    "NodeConfig",
     "ObjectsConfig",
+    "PinningConfig",
     "S3Config",
     "load_config",
     "redacted",
@@ -123,6 +126,71 @@ class AuthConfig(_Section):
     max_presign_expiry_seconds: int = Field(default=604800, ge=1)
 
 
+class ClusterConfig(_Section):
+    """The IPFS-Cluster REST API (port 9094). No endpoints: pins stay on the local IPFS node only."""
+
+    endpoints: tuple[str, ...] = ()  # e.g. ["http://127.0.0.1:9094"]; tried in order with failover
+    username: str = ""  # basic auth (restapi.basic_auth_credentials); never logged
+    password: str = ""
+    jwt: str = ""  # a bearer token instead of basic auth (POST /token); never logged
+    timeout: float = Field(default=30.0, gt=0)
+    connect_timeout: float = Field(default=2.0, gt=0)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _http_urls(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for url in v:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} must start with http:// or https://, e.g. http://127.0.0.1:9094")
+        return tuple(url.rstrip("/") for url in v)
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> ClusterConfig:
+        if self.jwt and (self.username or self.password):
+            raise ValueError("give username/password or jwt, not both")
+        if bool(self.username) != bool(self.password):
+            raise ValueError("username and password must be set together")
+        return self
+
+
+class PinningConfig(_Section):
+    """Pins: the durable outbox, replication defaults, acknowledgement, reconcile, the dynamic policy."""
+
+    # Defaults for buckets without their own policy; -1/-1 = on every peer, 0/0 = the cluster's own default.
+    replication_min: int = Field(default=0, ge=-1)
+    replication_max: int = Field(default=0, ge=-1)
+    ack: str = Field(default="local", pattern="^(local|cluster)$", description="default acknowledgement mode")
+    ack_timeout_seconds: float = Field(default=30.0, gt=0)
+    outbox_interval_seconds: float = Field(default=1.0, gt=0)
+    outbox_concurrency: int = Field(default=16, ge=1, le=256)
+    outbox_batch: int = Field(default=500, ge=1, le=10000)
+    retry_base_seconds: float = Field(default=1.0, gt=0)
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+    status_poll_seconds: float = Field(default=2.0, gt=0)
+    pin_timeout_seconds: float = Field(default=600.0, gt=0, description="pinning longer than this is an error")
+    reconcile_interval_seconds: float = Field(default=3600.0, gt=0)
+    orphan_grace_seconds: float = Field(default=86400.0, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PinningConfig:
+        if self.replication_min > 0 and self.replication_max > 0 and self.replication_min > self.replication_max:
+            raise ValueError("replication_min is larger than replication_max")
+        if (self.replication_min == -1) != (self.replication_max == -1):
+            raise ValueError("replication -1 (every peer) must be given for both replication_min and replication_max")
+        if self.retry_base_seconds > self.retry_max_seconds:
+            raise ValueError("retry_base_seconds is larger than retry_max_seconds")
+        return self
+
+
+class NodeConfig(_Section):
+    """The local IPFS and IPFS-Cluster daemons (s3ipfs node init/status/start/stop)."""
+
+    kubo_binary: str = ""  # default: `ipfs` on PATH
+    cluster_binary: str = ""  # default: `ipfs-cluster-service` on PATH
+    kubo_repo: str = ""  # default: <state_dir>/ipfs
+    cluster_dir: str = ""  # default: <state_dir>/cluster
+
+
 class AppConfig(_Section):
     """The whole config file."""
 
@@ -134,6 +202,9 @@ class AppConfig(_Section):
     objects: ObjectsConfig = ObjectsConfig()
     auth: AuthConfig = AuthConfig()
     cache: CacheConfig = CacheConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    pinning: PinningConfig = PinningConfig()
+    node: NodeConfig = NodeConfig()
 
     @property
     def meta_path(self) -> Path:
@@ -142,6 +213,14 @@ class AppConfig(_Section):
     @property
     def credentials_path(self) -> Path:
         return Path(self.auth.root_credentials_file or os.path.join(self.state_dir, "keys", "root.json"))
+
+    @property
+    def kubo_repo_path(self) -> Path:
+        return Path(self.node.kubo_repo or os.path.join(self.state_dir, "ipfs"))
+
+    @property
+    def cluster_dir_path(self) -> Path:
+        return Path(self.node.cluster_dir or os.path.join(self.state_dir, "cluster"))
 
     @property
     def worker_count(self) -> int:
@@ -209,4 +288,7 @@ def redacted(config: AppConfig) -> dict[str, Any]:
     dump = config.model_dump(mode="json")
     if dump["ipfs"]["auth_header"]:
         dump["ipfs"]["auth_header"] = "***"
+    for secret in ("password", "jwt"):
+        if dump["cluster"][secret]:
+            dump["cluster"][secret] = "***"
     return dump
