@@ -19,7 +19,13 @@ from tests.packaging.conftest import REPO, SYSTEM_PATH, system_env
 
 ANSIBLE = REPO / "ansible"
 ROLE = ANSIBLE / "roles" / "s3ipfs"
-SECRETS = ("s3ipfs_cluster_secret", "s3ipfs_swarm_key", "s3ipfs_ipfs_auth_header")
+SECRETS = (
+    "s3ipfs_cluster_secret",
+    "s3ipfs_swarm_key",
+    "s3ipfs_ipfs_auth_header",
+    "s3ipfs_cluster_password",
+    "s3ipfs_cluster_jwt",
+)
 
 
 def _run(argv: list[str | Path], env: dict[str, str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
