@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from appliance.model import (
@@ -11,12 +11,16 @@ from appliance.model import (
     ListPage,
     ObjectMeta,
     PartMeta,
+    PinJob,
+    PinRecord,
+    PinReport,
     PutOutcome,
+    ReplicationPolicy,
     UploadMeta,
     VersionPage,
 )
 
-__all__ = ["ContentStore", "MetadataStore", "ObjectBody"]
+__all__ = ["ContentStore", "MetadataStore", "ObjectBody", "PeerInfo", "Pinner"]
 
 
 class ObjectBody(Protocol):
@@ -239,6 +243,118 @@ class MetadataStore(Protocol):
         """The schema version stamped in the store."""
         ...
 
+    # The pin outbox and pin status (state/pin_store.py)
+
+    @property
+    def pin_outbox(self) -> bool:
+        """Whether object writes queue cluster pin jobs (else they record a local pin)."""
+        ...
+
+    def claim_pin_jobs(self, now: float, limit: int, *, lease: float) -> list[PinJob]:
+        """Lease up to `limit` due jobs until `now + lease`."""
+        ...
+
+    def requeue_inflight_pins(self, now: float) -> int:
+        """Make every in-flight job due now (the orchestrator starting)."""
+        ...
+
+    def finish_pin_job(self, job: PinJob, record: PinRecord) -> bool:
+        """Drop the claimed job and store its final status; False if it was cancelled or re-queued meanwhile."""
+        ...
+
+    def reschedule_pin_job(self, job: PinJob, record: PinRecord) -> bool:
+        """Re-queue the claimed job as given and store `record`; False if it was cancelled or re-queued meanwhile."""
+        ...
+
+    def pin_status(self, cid: str) -> PinRecord | None:
+        """The pin status of `cid`, or None."""
+        ...
+
+    def mark_pinned(self, record: PinRecord) -> bool:
+        """Store a pinned status learnt outside the outbox; False if nothing references the CID."""
+        ...
+
+    def pin_statuses(self, *, state: str = "", after: str = "", limit: int = 1000) -> list[PinRecord]:
+        """Pin statuses in CID order after `after`, only `state` when given."""
+        ...
+
+    def pin_job(self, cid: str) -> PinJob | None:
+        """The outbox job of `cid`, or None."""
+        ...
+
+    def pin_outbox_depth(self) -> int:
+        """Pin jobs queued or in flight."""
+        ...
+
+    def pin_state_counts(self) -> dict[str, int]:
+        """How many CIDs are in each pin state."""
+        ...
+
+    def queue_pins(self, cids: Iterable[str], *, now: float, extra: int | None = None, force: bool = True) -> int:
+        """Queue pin jobs for referenced CIDs (`extra` replicas on top of the policy); how many were queued."""
+        ...
+
+    def referenced_cids(self, *, after: str = "", limit: int = 1000) -> list[tuple[str, str, str]]:
+        """(cid, bucket, key) of CIDs objects or versions reference, in CID order after `after`."""
+        ...
+
+    def record_access(self, counts: Mapping[str, int], *, now: float, half_life: float) -> None:
+        """Add access counts to each CID's decayed score."""
+        ...
+
+    def access_scores(self, *, now: float, half_life: float, limit: int = 100_000) -> dict[str, float]:
+        """Every tracked CID's decayed score (pruning the ones decayed to nothing)."""
+        ...
+
     def close(self) -> None:
         """Close the environment."""
+        ...
+
+
+class PeerInfo(Protocol):
+    """One peer of the pin set as the pinner sees it."""
+
+    peer_id: str
+    name: str
+    addresses: tuple[str, ...]
+    error: str
+    freespace: int | None  # bytes, when the pinner reports it
+    tags: Mapping[str, str]
+
+
+class Pinner(Protocol):
+    """Where pins are kept: the local IPFS node (`local`) or an IPFS-Cluster peer set (`cluster`).
+
+    Every call is bounded by a timeout. Unreachable → `BackendUnavailable`; refused → `BackendError`.
+    """
+
+    kind: str
+
+    async def pin(self, cid: str, *, name: str, policy: ReplicationPolicy, metadata: Mapping[str, str]) -> None:
+        """Ask for `cid` to be pinned with `policy` (idempotent; pinning a pinned CID with a new policy updates
+        it). Asynchronous in a cluster: poll `status`."""
+        ...
+
+    async def unpin(self, cid: str) -> None:
+        """Remove the pin (idempotent)."""
+        ...
+
+    async def status(self, cid: str) -> PinReport:
+        """The per-peer status of `cid` now."""
+        ...
+
+    async def recover(self, cid: str) -> PinReport:
+        """Retry a failed pin of `cid` on the peers reporting errors."""
+        ...
+
+    def pinset(self) -> AsyncIterator[PinReport]:
+        """Every pin the pinner holds, with its status."""
+        ...
+
+    async def peers(self) -> Sequence[PeerInfo]:
+        """The peers (for placement, rebalancing and the admin API)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
         ...

@@ -13,8 +13,13 @@ __all__ = [
     "BucketMeta",
     "ListPage",
     "ObjectMeta",
+    "PIN_STATES",
     "PartMeta",
+    "PinJob",
+    "PinRecord",
+    "PinReport",
     "PutOutcome",
+    "ReplicationPolicy",
     "UploadMeta",
     "VersionPage",
     "validate_bucket_name",
@@ -175,3 +180,100 @@ class AddedContent:
     cid: str
     size: int
     extra: dict[str, str] = field(default_factory=dict)
+
+
+#: The life of an object's pin as the gateway tracks it: waiting in the outbox, asked of the pinner and not yet
+#: confirmed, confirmed at the policy's replication, failing (retried), released (the unpin is queued).
+PIN_STATES = ("queued", "pinning", "pinned", "error", "unpinning")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationPolicy:
+    """How a bucket's CIDs are pinned: replication bounds (-1/-1 = every peer, 0 = the cluster's default), when a
+    PUT is acknowledged (`local`: once on the local node; `cluster`: once `replication_min` peers report pinned),
+    and placement: explicit peers first, else peers whose allocation tags match every (tag, value)."""
+
+    replication_min: int = 0
+    replication_max: int = 0
+    ack: str = "local"
+    allocations: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+
+    def with_extra(self, extra: int, limit: int) -> ReplicationPolicy:
+        """The policy with `extra` more replicas (the dynamic policy), never above `limit` (0: no limit); a policy
+        pinning everywhere (-1) or to the cluster's default (0) is unchanged."""
+        if extra <= 0 or self.replication_min <= 0 or self.replication_max <= 0:
+            return self
+        top = self.replication_max + extra
+        if limit > 0:
+            top = min(top, max(limit, self.replication_max))
+        low = min(self.replication_min + extra, top)
+        return ReplicationPolicy(low, top, self.ack, self.allocations, self.tags)
+
+
+@dataclass(frozen=True, slots=True)
+class PinReport:
+    """What the pinner reports for one CID now: per peer (status, error), the allocations (empty = everywhere)."""
+
+    cid: str
+    peers: tuple[tuple[str, str, str], ...]  # (peer, status, error), sorted by peer
+    allocations: tuple[str, ...] = ()
+    name: str = ""
+
+    @property
+    def pinned(self) -> int:
+        return sum(1 for _, status, _ in self.peers if status == "pinned")
+
+    @property
+    def errors(self) -> tuple[tuple[str, str, str], ...]:
+        """The peers in an error state (the cluster's error statuses)."""
+        bad = {"cluster_error", "pin_error", "unexpectedly_unpinned", "undefined", "unpin_error"}
+        return tuple(p for p in self.peers if p[1] in bad)
+
+    @property
+    def in_pinset(self) -> bool:
+        """Whether any peer holds or is fetching the pin (a CID outside the pinset reports only `unpinned`)."""
+        return any(status not in ("unpinned", "remote") for _, status, _ in self.peers)
+
+    def satisfies(self, minimum: int) -> bool:
+        """At least `minimum` peers pinned (minimum <= 0: every peer that holds an allocation, one at least)."""
+        if minimum > 0:
+            return self.pinned >= minimum
+        holders = [status for _, status, _ in self.peers if status != "remote"]
+        if self.allocations:
+            allocated = set(self.allocations)
+            holders = [status for peer, status, _ in self.peers if peer in allocated]
+        return bool(holders) and all(status == "pinned" for status in holders)
+
+
+@dataclass(frozen=True, slots=True)
+class PinRecord:
+    """The pin status the gateway keeps per CID (returned in `x-ipfs-pin-status` and by the admin API)."""
+
+    cid: str
+    state: str  # one of PIN_STATES
+    name: str = ""
+    peers: tuple[tuple[str, str, str], ...] = ()  # the last per-peer report
+    error: str = ""
+    updated: float = 0.0
+    attempts: int = 0
+    completions: int = 0  # how many times an outbox job for this CID finished (tests check exactly-once)
+    replication_min: int = 0
+    replication_max: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PinJob:
+    """One outbox entry (one per CID): pin it with its bucket's policy, then verify the replication."""
+
+    cid: str
+    name: str  # the cluster pin name, bucket/key
+    bucket: str
+    due: float
+    phase: str = "pin"  # "pin": ask the pinner; "verify": poll until the policy is met
+    state: str = "queued"  # "queued" | "inflight"
+    attempts: int = 0
+    seq: int = 0  # bumped by every enqueue: a finish of an older claim leaves the newer job in place
+    created: float = 0.0
+    started: float = 0.0  # when the pin was first asked (pin timeout, ipfs_pin_duration_seconds)
+    extra: int = 0  # replicas the dynamic policy adds on top of the bucket's policy

@@ -473,6 +473,14 @@ class KuboClient:
             for key, info in keys.items()
         )
 
+    async def recursive_pins(self) -> list[str]:
+        """Every recursively pinned CID (normalised to CIDv1 base32), for reconcile."""
+        reply = await self._call("pin/ls", [("type", "recursive")], deadline=self._timeout)
+        keys = reply.get("Keys")
+        if not isinstance(keys, dict):
+            raise BackendError("IPFS pin/ls: the reply has no Keys")
+        return sorted({normalise_cid(key) for key in keys})
+
     async def ping(self) -> str:
         """The node's version string (`version`)."""
         reply = await self._call("version")

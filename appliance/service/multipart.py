@@ -8,7 +8,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from appliance.checksums import composite, full_object
@@ -23,7 +23,7 @@ from appliance.errors import (
     NoSuchBucket,
     NoSuchUpload,
 )
-from appliance.model import ObjectMeta, PartMeta, UploadMeta, validate_key
+from appliance.model import ObjectMeta, PartMeta, PinRecord, UploadMeta, validate_key
 from appliance.service.objects import release_quietly
 
 __all__ = ["MAX_PARTS", "MIN_PART_SIZE", "CompletedPart", "MultipartService"]
@@ -82,12 +82,15 @@ class MultipartService:
         unpin_grace: float,
         min_part_size: int = MIN_PART_SIZE,
         clock: Callable[[], float] = time.time,
+        confirm: Callable[[str, str, str], Awaitable[PinRecord | None]] | None = None,
     ) -> None:
         self._store = store
         self._content = content
         self._grace = unpin_grace
         self._min_part = min_part_size
         self._clock = clock
+        # ObjectService.confirm_replication: a bucket with `ack: cluster` waits for the cluster's pins.
+        self._confirm = confirm
 
     async def create(
         self,
@@ -216,6 +219,9 @@ class MultipartService:
             tags=upload.tags,
         )
         try:
+            confirmed = None
+            if self._confirm is not None:
+                confirmed = await self._confirm(upload.bucket, f"{upload.bucket}/{upload.key}", cid)
             outcome = await asyncio.to_thread(
                 self._store.complete_upload, upload.upload_id, meta, unpin_grace=self._grace, now=self._clock()
             )
@@ -225,6 +231,8 @@ class MultipartService:
             raise
         if outcome.repin_needed:
             await self._content.pin(cid)
+        if confirmed is not None:
+            await asyncio.to_thread(self._store.mark_pinned, confirmed)
         return outcome.current or meta
 
     @staticmethod

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from appliance.components import ContentStore, MetadataStore, ObjectBody
 from appliance.errors import DeleteMarkerError, InvalidArgument, NoSuchBucket, NoSuchKey, NoSuchVersion
-from appliance.model import ListPage, ObjectMeta, VersionPage, parse_version_id, validate_key
+from appliance.model import ListPage, ObjectMeta, PinRecord, VersionPage, parse_version_id, validate_key
+from appliance.service.pin_orchestrator import PinAcknowledger
 
 __all__ = ["DeleteResult", "ObjectService", "PutRequest", "check_version_id", "release_quietly"]
 
@@ -31,6 +32,14 @@ def check_version_id(version_id: str) -> None:
 
 
 log = logging.getLogger(__name__)
+
+
+def _state_of(record: PinRecord | None, outbox: bool) -> str:
+    """A CID's pin state; without a record (written before pin tracking) it has its local pin, and with cluster
+    replication it waits for reconcile to queue its cluster pin."""
+    if record is not None:
+        return record.state
+    return "queued" if outbox else "pinned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +75,13 @@ class ObjectService:
         *,
         unpin_grace: float,
         clock: Callable[[], float] = time.time,
+        acknowledger: PinAcknowledger | None = None,
     ) -> None:
         self._store = store
         self._content = content
         self._grace = unpin_grace
         self._clock = clock
+        self._ack = acknowledger
 
     async def require_bucket(self, bucket: str) -> None:
         """Raise NoSuchBucket unless the bucket exists."""
@@ -98,6 +109,7 @@ class ObjectService:
             tags=request.tags,
         )
         try:
+            confirmed = await self.confirm_replication(request.bucket, f"{request.bucket}/{request.key}", added.cid)
             outcome = await asyncio.to_thread(self._store.put_object, meta, unpin_grace=self._grace, now=self._clock())
         except BaseException:
             await self._release_quietly(added.cid)
@@ -105,7 +117,50 @@ class ObjectService:
         if outcome.repin_needed:
             # An unpin of this very CID was in flight when we committed: pin again before acknowledging.
             await self._content.pin(added.cid)
+        if confirmed is not None:
+            await asyncio.to_thread(self._store.mark_pinned, confirmed)
         return outcome.current or meta
+
+    async def confirm_replication(self, bucket: str, name: str, cid: str) -> PinRecord | None:
+        """In a bucket whose PUTs wait for the cluster (`ack: cluster`): pin `cid` and wait until replication_min
+        peers report it pinned (BackendUnavailable if they do not in time); the status to record. None for
+        buckets acknowledged on the local pin."""
+        if self._ack is None:
+            return None
+        policy = await self._ack.policy_for(bucket)
+        if policy is None:
+            return None
+        report = await self._ack.pin_and_wait(cid, name, policy)
+        return PinRecord(
+            cid=cid,
+            state="pinned",
+            name=name,
+            peers=report.peers,
+            updated=self._clock(),
+            replication_min=policy.replication_min,
+            replication_max=policy.replication_max,
+        )
+
+    async def pin_state(self, cid: str) -> str:
+        """The pin state reported in `x-ipfs-pin-status` (model.PIN_STATES)."""
+        return _state_of(await asyncio.to_thread(self._store.pin_status, cid), self._store.pin_outbox)
+
+    async def head_object_pin(self, bucket: str, key: str, version_id: str | None = None) -> tuple[ObjectMeta, str]:
+        """head_object and the content's pin state (one thread hop for the current version, as GET/HEAD need)."""
+        if version_id is not None:
+            meta = await self.head_object(bucket, key, version_id)
+            return meta, await self.pin_state(meta.cid)
+
+        def load() -> tuple[ObjectMeta | None, PinRecord | None]:
+            found = self._store.get_object(bucket, key)
+            return found, (None if found is None else self._store.pin_status(found.cid))
+
+        validate_key(key)
+        current, record = await asyncio.to_thread(load)
+        if current is None:
+            meta = await self.head_object(bucket, key)  # the right error (or a row written just now)
+            return meta, await self.pin_state(meta.cid)
+        return current, _state_of(record, self._store.pin_outbox)
 
     async def copy_object(
         self,

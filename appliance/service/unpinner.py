@@ -9,7 +9,7 @@ import random
 import time
 from collections.abc import Callable
 
-from appliance.components import ContentStore, MetadataStore
+from appliance.components import ContentStore, MetadataStore, Pinner
 from appliance.errors import S3IpfsError
 
 __all__ = ["Unpinner"]
@@ -28,9 +28,11 @@ class Unpinner:
         interval: float,
         batch: int = 100,
         clock: Callable[[], float] = time.time,
+        replica: Pinner | None = None,
     ) -> None:
         self._store = store
         self._content = content
+        self._replica = replica  # the cluster pinner: its pin goes too (before the local one)
         self._interval = interval
         self._batch = batch
         self._clock = clock
@@ -43,6 +45,8 @@ class Unpinner:
         done = 0
         for cid in cids:
             try:
+                if self._replica is not None:
+                    await self._replica.unpin(cid)
                 await self._content.unpin(cid)
             except S3IpfsError as exc:
                 self.errors_total += 1
@@ -52,7 +56,8 @@ class Unpinner:
                 continue
             still_free = await asyncio.to_thread(self._store.finish_unpin, cid)
             if not still_free:
-                # A PUT referenced the CID while we were unpinning it: restore the pin.
+                # A PUT referenced the CID while we were unpinning it: restore the pin (its PUT queued the
+                # cluster pin job again, so the outbox restores the cluster's).
                 await self._content.pin(cid)
                 continue
             done += 1

@@ -18,6 +18,11 @@ Named databases (all in one environment):
     versions        version_prefix(object id) + inverted time (8) + random (4) -> version row (schema 2):
                     noncurrent versions and delete markers; the current version stays in `objects`
 
+    pin_jobs        CID -> pin outbox job (JSON, model.PinJob)                           (schema 3)
+    pin_due         due time (8 bytes, ordered) + CID -> b""  (one entry per pin job)   (schema 3)
+    pin_status      CID -> pin status record (JSON, model.PinRecord)                     (schema 3)
+    access_stats    CID -> decayed access counter (score, time; two doubles)             (schema 3)
+
 A noncurrent version's CID is referenced in cid_refs by VERSION_REF_MARK + its versions-db key.
 
 A part's CID is referenced in cid_refs by PART_REF_MARK + upload id + NUL + part number, so a part being
@@ -93,6 +98,10 @@ DB_SPECS: tuple[tuple[bytes, bool], ...] = (
     (b"parts", False),
     (b"bucket_configs", False),
     (b"versions", False),
+    (b"pin_jobs", False),
+    (b"pin_due", False),
+    (b"pin_status", False),
+    (b"access_stats", False),
 )
 
 _TIME = struct.Struct(">Q")
@@ -119,6 +128,10 @@ class Dbs:
     parts: Any
     bucket_configs: Any
     versions: Any
+    pin_jobs: Any
+    pin_due: Any
+    pin_status: Any
+    access_stats: Any
 
 
 def bucket_key(bucket: str) -> bytes:

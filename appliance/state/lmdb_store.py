@@ -18,9 +18,10 @@ from appliance.errors import (
     NoSuchBucket,
 )
 from appliance.model import BucketMeta, ListPage, ObjectMeta, PutOutcome, validate_key
-from appliance.state import codec, keys, versions
+from appliance.state import codec, keys, pins, versions
 from appliance.state.codec import UnpinJob
 from appliance.state.migrations import read_version
+from appliance.state.pin_store import PinMethods
 from appliance.state.store_base import DEFAULT_MAP_SIZE, DEFAULT_UNPIN_LEASE, DEFAULT_UNPINNED_TTL
 from appliance.state.store_base import guarded as _guarded
 from appliance.state.upload_store import UploadMethods
@@ -29,7 +30,7 @@ from appliance.state.version_store import VersionMethods
 __all__ = ["DEFAULT_MAP_SIZE", "DEFAULT_UNPIN_LEASE", "DEFAULT_UNPINNED_TTL", "LmdbMetadataStore"]
 
 
-class LmdbMetadataStore(UploadMethods, VersionMethods):
+class LmdbMetadataStore(UploadMethods, VersionMethods, PinMethods):
     """components.MetadataStore on an LMDB environment directory; open one per path per process.
 
     Beyond the Protocol: an unpin claimed more than `unpin_lease` seconds ago is claimable again (its
@@ -285,6 +286,8 @@ class LmdbMetadataStore(UploadMethods, VersionMethods):
                 return False
             codec.remove_job(txn, self._dbs, cid)
             codec.remember_unpinned(txn, self._dbs, cid, self._clock() + self._unpinned_ttl)
+            pins.remove_job(txn, self._dbs, cid)
+            txn.delete(cid.encode("utf-8"), db=self._dbs.pin_status)
             return True
 
     @_guarded

@@ -28,7 +28,13 @@ def _multipart(txn: Any, dbs: Dbs) -> None:
     opens and start empty, so existing rows need no change."""
 
 
-MIGRATIONS: tuple[tuple[int, Migration], ...] = ((1, _initial), (2, _multipart))
+def _pins(txn: Any, dbs: Dbs) -> None:
+    """Version 3: the pin outbox, pin status and access statistics (pin_jobs, pin_due, pin_status, access_stats).
+    They start empty: objects written before have their local pin; the reconcile job queues the cluster pins
+    they lack."""
+
+
+MIGRATIONS: tuple[tuple[int, Migration], ...] = ((1, _initial), (2, _multipart), (3, _pins))
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
 

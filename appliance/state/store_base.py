@@ -16,7 +16,7 @@ import lmdb
 
 from appliance.errors import BackendError, ConfigError
 from appliance.model import ObjectMeta, PutOutcome
-from appliance.state import codec, keys, versions
+from appliance.state import codec, keys, pins, versions
 from appliance.state.codec import UnpinJob
 from appliance.state.migrations import CURRENT_VERSION, check_version, migrate, read_version
 
@@ -66,6 +66,7 @@ class StoreBase:
         unpin_lease: float = DEFAULT_UNPIN_LEASE,
         unpinned_ttl: float = DEFAULT_UNPINNED_TTL,
         clock: Callable[[], float] = time.time,
+        pin_outbox: bool = False,
     ) -> None:
         if unpin_lease <= 0:
             raise ConfigError("the unpin lease must be positive")
@@ -74,6 +75,7 @@ class StoreBase:
         self._lease = unpin_lease
         self._unpinned_ttl = unpinned_ttl
         self._clock = clock
+        self._outbox = pin_outbox  # cluster replication: object writes queue pin jobs (state/pins.py)
         self._pid = os.getpid()
         try:
             if not readonly:
@@ -150,6 +152,7 @@ class StoreBase:
         txn.delete(cid.encode("utf-8"), ref, db=self._dbs.cid_refs)
         if self._refcount(txn, cid) == 0:
             codec.set_job(txn, self._dbs, cid, UnpinJob("queued", due))
+            pins.cancel(txn, self._dbs, cid, now=self._clock())
 
     def _take_unpin(self, txn: Any, cid: str) -> bool:
         """Cancel the unpin job of a CID a row now references; True if it was already in flight."""
@@ -189,6 +192,15 @@ class StoreBase:
             if previous is not None:
                 self._drop_ref(txn, previous.cid, oid, due=now + unpin_grace)
             self._add_ref(txn, meta.cid, oid)
+            pins.enqueue(
+                txn,
+                self._dbs,
+                meta.cid,
+                name=f"{meta.bucket}/{meta.key}",
+                bucket=meta.bucket,
+                now=now,
+                outbox=self._outbox,
+            )
             repin = self._take_unpin(txn, meta.cid)
             # An unpin that finished while this PUT was streaming may have removed the pin `add` made.
             repin = codec.take_unpinned(txn, self._dbs, meta.cid) or repin

@@ -73,7 +73,7 @@ def test_fresh_store_opened_by_many_processes_at_once(tmp_path: Path) -> None:
     assert [proc.exitcode for proc in procs] == [0] * WORKERS
     store = LmdbMetadataStore(path)
     try:
-        assert store.schema_version() == 2
+        assert store.schema_version() == 3
         assert len(store.list_objects(BUCKET).objects) == WORKERS * (20 - 3)
     finally:
         store.close()

@@ -27,7 +27,7 @@ def stamp(path: Path, value: bytes) -> None:
 def test_fresh_store_is_stamped_current(store_path: Path) -> None:
     store = LmdbMetadataStore(store_path)
     try:
-        assert store.schema_version() == migrations.CURRENT_VERSION == 2
+        assert store.schema_version() == migrations.CURRENT_VERSION == 3
     finally:
         store.close()
 
@@ -134,7 +134,7 @@ def test_version_1_store_gains_multipart_and_keeps_its_data(store_path: Path) ->
     stamp(store_path, b"1")
     again = LmdbMetadataStore(store_path)
     try:
-        assert again.schema_version() == 2
+        assert again.schema_version() == migrations.CURRENT_VERSION
         assert again.get_object(BUCKET, "k") == make_meta("k")
         assert again.list_uploads(BUCKET) == []
     finally:

@@ -81,7 +81,7 @@ def stored_headers(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(stored)
 
 
-def _object_headers(meta: ObjectMeta) -> dict[str, str]:
+def _object_headers(meta: ObjectMeta, pin_state: str) -> dict[str, str]:
     headers = {
         "ETag": f'"{meta.etag}"',
         "Last-Modified": http_date(meta.last_modified),
@@ -93,7 +93,7 @@ def _object_headers(meta: ObjectMeta) -> dict[str, str]:
     for name, value in meta.user_meta:
         headers[META_PREFIX + name] = _wire(value)
     headers["x-amz-meta-cid"] = meta.cid
-    headers["x-ipfs-pin-status"] = "pinned"
+    headers["x-ipfs-pin-status"] = pin_state
     if meta.tags:
         headers["x-amz-tagging-count"] = str(len(meta.tags))
     if meta.parts:
@@ -119,7 +119,8 @@ async def put_object(ctx: RequestContext) -> Response:
     )
     body = ctx.verified_body(ctx.services.s3.max_single_put_bytes)
     meta = await ctx.services.objects.put_object(request, body)
-    out = {"ETag": f'"{meta.etag}"', "x-amz-meta-cid": meta.cid, "x-ipfs-pin-status": "pinned"}
+    pin_state = await ctx.services.objects.pin_state(meta.cid)
+    out = {"ETag": f'"{meta.etag}"', "x-amz-meta-cid": meta.cid, "x-ipfs-pin-status": pin_state}
     if meta.version_id:
         out["x-amz-version-id"] = meta.version_id
     for alg, value in meta.checksums:
@@ -136,10 +137,10 @@ def _checksum_headers(ctx: RequestContext, meta: ObjectMeta, headers: dict[str, 
 
 async def _prepare(ctx: RequestContext) -> tuple[ObjectMeta, dict[str, str], tuple[int, int] | None]:
     bucket, key = _key(ctx)
-    meta = await ctx.services.objects.head_object(bucket, key, ctx.request.arg("versionId"))
+    meta, pin_state = await ctx.services.objects.head_object_pin(bucket, key, ctx.request.arg("versionId"))
     check_conditions(ctx.request.headers, etag=meta.etag, last_modified=meta.last_modified, now=ctx.services.clock())
     span = parse_range(ctx.request.headers.get("range"), meta.size)
-    headers = _object_headers(meta)
+    headers = _object_headers(meta, pin_state)
     for param, header in OVERRIDES.items():
         value = ctx.request.arg(param)
         if value is not None:

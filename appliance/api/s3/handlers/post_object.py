@@ -130,7 +130,7 @@ async def _post_object(services: S3Services, request: S3Request, body: AsyncIter
         "ETag": f'"{meta.etag}"',
         "Location": location,
         "x-amz-meta-cid": meta.cid,
-        "x-ipfs-pin-status": "pinned",
+        "x-ipfs-pin-status": await services.objects.pin_state(meta.cid),
     }
     if meta.version_id:
         headers["x-amz-version-id"] = meta.version_id
