@@ -11,6 +11,7 @@ from appliance.model import (
     ListPage,
     ObjectMeta,
     PartMeta,
+    PeerInfo,
     PinJob,
     PinRecord,
     PinReport,
@@ -20,7 +21,7 @@ from appliance.model import (
     VersionPage,
 )
 
-__all__ = ["ContentStore", "MetadataStore", "ObjectBody", "PeerInfo", "Pinner"]
+__all__ = ["ContentStore", "MetadataStore", "ObjectBody", "Pinner"]
 
 
 class ObjectBody(Protocol):
@@ -309,17 +310,6 @@ class MetadataStore(Protocol):
     def close(self) -> None:
         """Close the environment."""
         ...
-
-
-class PeerInfo(Protocol):
-    """One peer of the pin set as the pinner sees it."""
-
-    peer_id: str
-    name: str
-    addresses: tuple[str, ...]
-    error: str
-    freespace: int | None  # bytes, when the pinner reports it
-    tags: Mapping[str, str]
 
 
 class Pinner(Protocol):

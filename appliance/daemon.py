@@ -2,8 +2,9 @@
 
 Process model: the main process binds the S3 listening sockets, then spawns `config.worker_count` worker processes
 (multiprocessing *spawn*: LMDB environments must not cross a fork) that inherit the sockets and each serve the S3 app
-with hypercorn. The main process runs, exactly once per appliance, the unpinner and the admin API, restarts a worker
-that dies, tells systemd READY/STOPPING, and on SIGTERM/SIGINT drains the workers and exits 0.
+with hypercorn. The main process runs, exactly once per appliance, the unpinner, the pin outbox orchestrator and the
+admin API, restarts a worker that dies, tells systemd READY/STOPPING, and on SIGTERM/SIGINT drains the workers and
+exits 0.
 """
 
 from __future__ import annotations
@@ -32,14 +33,20 @@ from quart import Quart
 from appliance.api.admin.app import AdminState, create_admin_app
 from appliance.api.s3.app import S3Services, create_app
 from appliance.cache.memory import CachingContentStore, MemoryCache
-from appliance.components import ContentStore
+from appliance.components import ContentStore, Pinner
 from appliance.config import AppConfig
 from appliance.errors import ConfigError, S3IpfsError
 from appliance.ipfsconn.kubo import KuboClient
+from appliance.model import ReplicationPolicy
+from appliance.pinning.cluster import ClusterClient
+from appliance.pinning.local import LocalPinner
+from appliance.pinning.replicated import ClusterPinner
 from appliance.service.buckets import BucketService
 from appliance.service.identity import Credentials, Identity, load_or_create_root
 from appliance.service.multipart import MultipartService
 from appliance.service.objects import ObjectService
+from appliance.service.pin_orchestrator import OrchestratorSettings, PinAcknowledger, PinOrchestrator
+from appliance.service.pin_policy import PolicyBook
 from appliance.service.unpinner import Unpinner
 from appliance.state.lmdb_store import LmdbMetadataStore
 
@@ -132,6 +139,45 @@ def _kubo(config: AppConfig) -> KuboClient:
     )
 
 
+def _store(config: AppConfig) -> LmdbMetadataStore:
+    return LmdbMetadataStore(
+        config.meta_path, map_size=config.metadata.map_size, pin_outbox=bool(config.cluster.endpoints)
+    )
+
+
+def _cluster_pinner(config: AppConfig) -> ClusterPinner | None:
+    """The cluster pinner when `cluster.endpoints` is set, else None (pins stay on the local node)."""
+    cluster = config.cluster
+    if not cluster.endpoints:
+        return None
+    client = ClusterClient(
+        cluster.endpoints,
+        basic_auth=(cluster.username, cluster.password) if cluster.username else None,
+        jwt=cluster.jwt or None,
+        timeout=cluster.timeout,
+        connect_timeout=cluster.connect_timeout,
+    )
+    return ClusterPinner(client)
+
+
+def _policies(config: AppConfig, store: LmdbMetadataStore) -> PolicyBook:
+    pinning = config.pinning
+    return PolicyBook(store, ReplicationPolicy(pinning.replication_min, pinning.replication_max, pinning.ack))
+
+
+def _orchestrator_settings(config: AppConfig) -> OrchestratorSettings:
+    pinning = config.pinning
+    return OrchestratorSettings(
+        interval=pinning.outbox_interval_seconds,
+        concurrency=pinning.outbox_concurrency,
+        batch=pinning.outbox_batch,
+        retry_base=pinning.retry_base_seconds,
+        retry_max=pinning.retry_max_seconds,
+        poll=pinning.status_poll_seconds,
+        pin_timeout=pinning.pin_timeout_seconds,
+    )
+
+
 # ---- worker processes ---------------------------------------------------------------------------------------
 
 
@@ -152,15 +198,22 @@ def _worker_main(
 async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds: list[str], ready: Queue[int]) -> None:
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    store = LmdbMetadataStore(config.meta_path, map_size=config.metadata.map_size)
+    store = _store(config)
     kubo = _kubo(config)
+    cluster = _cluster_pinner(config)
     content: ContentStore = kubo
     if config.cache.memory_bytes and config.cache.max_object_bytes:
         content = CachingContentStore(kubo, MemoryCache(config.cache.memory_bytes, config.cache.max_object_bytes))
     try:
+        ack = None
+        if cluster is not None:
+            ack = PinAcknowledger(cluster, _policies(config, store), timeout=config.pinning.ack_timeout_seconds)
+        objects = ObjectService(store, content, unpin_grace=config.objects.unpin_grace_seconds, acknowledger=ack)
         services = S3Services(
-            objects=ObjectService(store, content, unpin_grace=config.objects.unpin_grace_seconds),
-            multipart=MultipartService(store, content, unpin_grace=config.objects.unpin_grace_seconds),
+            objects=objects,
+            multipart=MultipartService(
+                store, content, unpin_grace=config.objects.unpin_grace_seconds, confirm=objects.confirm_replication
+            ),
             buckets=BucketService(store, default_region=config.s3.region),
             identity=Identity([creds]),
             s3=config.s3,
@@ -181,6 +234,8 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
         await serve(app, hc, shutdown_trigger=stop.wait)
         log.info("worker %d stopped serving", index)
     finally:
+        if cluster is not None:
+            await cluster.aclose()
         await kubo.aclose()
         store.close()
 
@@ -336,16 +391,29 @@ async def _main(
     notify = _notifier()
     notify("STATUS=starting workers")
 
-    store = LmdbMetadataStore(config.meta_path, map_size=config.metadata.map_size)
+    store = _store(config)
     kubo = _kubo(config)
+    cluster = _cluster_pinner(config)
+    pinner: Pinner = cluster if cluster is not None else LocalPinner(kubo)
     workers = _Workers(config, creds, s3_sockets)
     tasks: list[asyncio.Task[None]] = []
     failed: list[str] = []
     try:
-        unpinner = Unpinner(store, kubo, interval=config.objects.unpin_interval_seconds)
+        unpinner = Unpinner(store, kubo, interval=config.objects.unpin_interval_seconds, replica=cluster)
         objects = ObjectService(store, kubo, unpin_grace=config.objects.unpin_grace_seconds)
+        policies = _policies(config, store)
+        orchestrator = PinOrchestrator(store, pinner, policies, _orchestrator_settings(config))
         admin_app = create_admin_app(
-            AdminState(objects=objects, content=kubo, store=store, unpinner=unpinner, workers=workers.not_ready)
+            AdminState(
+                objects=objects,
+                content=kubo,
+                store=store,
+                unpinner=unpinner,
+                workers=workers.not_ready,
+                pinner=pinner,
+                policies=policies,
+                orchestrator=orchestrator,
+            )
         )
         admin_up = asyncio.Event()
 
@@ -358,6 +426,7 @@ async def _main(
         admin_stop = asyncio.Event()
         tasks.append(asyncio.create_task(_serve_admin(admin_app, admin_sockets, admin_stop), name="admin"))
         tasks.append(asyncio.create_task(unpinner.run_forever(stop), name="unpinner"))
+        tasks.append(asyncio.create_task(orchestrator.run_forever(stop), name="pin-outbox"))
         multipart = MultipartService(store, kubo, unpin_grace=config.objects.unpin_grace_seconds)
         tasks.append(
             asyncio.create_task(
@@ -416,6 +485,7 @@ async def _main(
         await asyncio.gather(*tasks, return_exceptions=True)
         if any(p.is_alive() for p in workers.procs.values()):
             await workers.stop(0.0)
+        await pinner.aclose()
         await kubo.aclose()
         store.close()
     log.info("stopped")

@@ -15,6 +15,7 @@ __all__ = [
     "ObjectMeta",
     "PIN_STATES",
     "PartMeta",
+    "PeerInfo",
     "PinJob",
     "PinRecord",
     "PinReport",
@@ -209,6 +210,19 @@ class ReplicationPolicy:
             top = min(top, max(limit, self.replication_max))
         low = min(self.replication_min + extra, top)
         return ReplicationPolicy(low, top, self.ack, self.allocations, self.tags)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    """One peer of the pin set as the pinner sees it: id, name, addresses, its error (unreachable), free space in
+    bytes when reported, allocation tags."""
+
+    peer_id: str
+    name: str
+    addresses: tuple[str, ...] = ()
+    error: str = ""
+    freespace: int | None = None
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

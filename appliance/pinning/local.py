@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from appliance.errors import BackendError
-from appliance.model import PinReport, ReplicationPolicy
+from appliance.model import PeerInfo, PinReport, ReplicationPolicy
 
-__all__ = ["LOCAL_PEER", "LocalNodePins", "LocalPeer", "LocalPinner"]
+__all__ = ["LOCAL_PEER", "LocalNodePins", "LocalPinner"]
 
 LOCAL_PEER = "local"
 
@@ -26,18 +25,6 @@ class LocalNodePins(Protocol):
     async def ping(self) -> str: ...
 
     async def recursive_pins(self) -> list[str]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class LocalPeer:
-    """The local node as the only peer."""
-
-    peer_id: str = LOCAL_PEER
-    name: str = "local IPFS node"
-    addresses: tuple[str, ...] = ()
-    error: str = ""
-    freespace: int | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def _report(cid: str, pinned: bool, name: str = "") -> PinReport:
@@ -69,12 +56,12 @@ class LocalPinner:
         for cid in await self._node.recursive_pins():
             yield _report(cid, True)
 
-    async def peers(self) -> Sequence[LocalPeer]:
+    async def peers(self) -> Sequence[PeerInfo]:
         try:
             version = await self._node.ping()
         except BackendError as exc:
-            return [LocalPeer(error=exc.message)]
-        return [LocalPeer(name=f"local IPFS node ({version})")]
+            return [PeerInfo(LOCAL_PEER, "local IPFS node", error=exc.message)]
+        return [PeerInfo(LOCAL_PEER, f"local IPFS node ({version})")]
 
     async def aclose(self) -> None:
         """The node client is owned by the caller."""

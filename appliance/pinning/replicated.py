@@ -9,28 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.errors import BackendError
-from appliance.model import PinReport, ReplicationPolicy
+from appliance.model import PeerInfo, PinReport, ReplicationPolicy
 from appliance.pinning.cluster import ClusterClient, PinStatus
 
-__all__ = ["ClusterPeer", "ClusterPinner", "report_of"]
+__all__ = ["ClusterPinner", "report_of"]
 
 _TAG_TTL = 30.0  # seconds a resolved tag → peers map is reused (the cluster's informer TTL)
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterPeer:
-    """One cluster peer: id, name, addresses, its error (unreachable), free space and allocation tags."""
-
-    peer_id: str
-    name: str
-    addresses: tuple[str, ...] = ()
-    error: str = ""
-    freespace: int | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def report_of(status: PinStatus) -> PinReport:
@@ -107,13 +94,13 @@ class ClusterPinner:
         for status in await self._client.statuses():
             yield report_of(status)
 
-    async def peers(self) -> Sequence[ClusterPeer]:
+    async def peers(self) -> Sequence[PeerInfo]:
         found = await self._client.peers()
         try:
             free = _metric_values(await self._client.metrics("freespace"))
         except BackendError:
             free = {}
-        peers: list[ClusterPeer] = []
+        peers: list[PeerInfo] = []
         for item in found:
             peer_id = item.get("id")
             if not isinstance(peer_id, str):
@@ -121,7 +108,7 @@ class ClusterPinner:
             addresses = item.get("addresses")
             space = free.get(peer_id, "")
             peers.append(
-                ClusterPeer(
+                PeerInfo(
                     peer_id=peer_id,
                     name=str(item.get("peername") or ""),
                     addresses=tuple(str(a) for a in addresses) if isinstance(addresses, list) else (),

@@ -101,7 +101,12 @@ class PinOrchestrator:
         self.completed_total = 0
         self.errors_total = 0
         self.attempts_total = 0
+        self.replication_changes_total = 0
         self._wake = asyncio.Event()
+
+    def now(self) -> float:
+        """The orchestrator's clock (wall time)."""
+        return self._clock()
 
     def wake(self) -> None:
         """Start the next pass now (new jobs were queued)."""

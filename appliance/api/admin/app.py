@@ -12,10 +12,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from quart import Quart, Response
 
-from appliance.components import ContentStore, MetadataStore
+from appliance.api.admin.pins import register_pin_routes
+from appliance.components import ContentStore, MetadataStore, Pinner
 from appliance.errors import S3IpfsError
 from appliance.ipfsconn.kubo import normalise_cid
 from appliance.service.objects import ObjectService
+from appliance.service.pin_orchestrator import PinOrchestrator
+from appliance.service.pin_policy import PolicyBook
 from appliance.service.unpinner import Unpinner
 
 __all__ = ["AdminState", "create_admin_app"]
@@ -34,14 +37,20 @@ class AdminState:
     # None when the S3 workers serve, else why not (the main process knows); no check when absent.
     workers: Callable[[], str | None] | None = None
     check_timeout: float = field(default=5.0)  # seconds one readiness probe may take
+    # Pins (routes in pins.py); all three or none.
+    pinner: Pinner | None = None
+    policies: PolicyBook | None = None
+    orchestrator: PinOrchestrator | None = None
 
 
 class _Collector:
-    """Prometheus collector over the unpinner's counters and the last measured queue depth."""
+    """Prometheus collector over the unpinner's and the orchestrator's counters and the last measured depths."""
 
-    def __init__(self, unpinner: Unpinner) -> None:
+    def __init__(self, unpinner: Unpinner, orchestrator: PinOrchestrator | None) -> None:
         self._unpinner = unpinner
+        self._orchestrator = orchestrator
         self.queue_depth = 0
+        self.outbox_depth = 0
 
     def collect(self) -> Iterable[Metric]:
         yield GaugeMetricFamily("s3ipfs_unpin_queue_depth", "CIDs waiting to be unpinned.", value=self.queue_depth)
@@ -51,6 +60,22 @@ class _Collector:
         yield CounterMetricFamily(
             "s3ipfs_unpin_errors", "Unpin attempts that failed and were rescheduled.", value=self._unpinner.errors_total
         )
+        orchestrator = self._orchestrator
+        if orchestrator is not None:
+            yield GaugeMetricFamily(
+                "s3ipfs_pin_outbox_depth", "Pin jobs queued or in flight in the outbox.", value=self.outbox_depth
+            )
+            yield CounterMetricFamily(
+                "s3ipfs_pin_jobs_completed", "Pin jobs that reached their policy.", value=orchestrator.completed_total
+            )
+            yield CounterMetricFamily(
+                "s3ipfs_pin_errors", "Pin attempts that failed and were retried.", value=orchestrator.errors_total
+            )
+            yield CounterMetricFamily(
+                "s3ipfs_replication_changes",
+                "Replication changes queued by the dynamic policy and batch re-pins.",
+                value=orchestrator.replication_changes_total,
+            )
 
 
 async def _check_ipfs(state: AdminState) -> str | None:
@@ -79,8 +104,11 @@ def create_admin_app(state: AdminState) -> Quart:
     """The admin ASGI app; the caller owns the state's lifetimes."""
     app = Quart(__name__)
     registry = CollectorRegistry()
-    collector = _Collector(state.unpinner)
+    collector = _Collector(state.unpinner, state.orchestrator)
     registry.register(collector)
+    if state.pinner is not None and state.policies is not None and state.orchestrator is not None:
+        registry.register(state.orchestrator.duration)
+        register_pin_routes(app, state.store, state.pinner, state.policies, state.orchestrator)
 
     @app.get("/health")
     async def health() -> tuple[_JSON, int]:
@@ -115,6 +143,7 @@ def create_admin_app(state: AdminState) -> Quart:
     @app.get("/metrics")
     async def metrics() -> Response:
         collector.queue_depth = await asyncio.to_thread(state.store.unpin_queue_depth)
+        collector.outbox_depth = await asyncio.to_thread(state.store.pin_outbox_depth)
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
     return app
