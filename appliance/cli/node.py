@@ -141,7 +141,11 @@ def _add_init(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add("--trust-all", action="store_true", help="crdt trusted_peers ['*'] instead of the listed peers")
     add("--mdns", action="store_true", help="turn Kubo's LAN multicast discovery on (default off)")
     add("--no-cluster", action="store_true", help="write only the Kubo repo files")
-    add("--force", action="store_true", help="overwrite existing files (peer identities are kept)")
+    add(
+        "--force",
+        action="store_true",
+        help="overwrite existing files; peer identities, swarm key, cluster secret and API password are kept",
+    )
     init.set_defaults(handler=run_init)
 
 

@@ -63,7 +63,7 @@ class InitPlan:
     generated_swarm_key: str | None
     generated_cluster_secret: str | None
     api_user: str
-    api_password: str | None
+    api_password: str | None  # None: none generated (kept from the existing service.json, or no cluster)
 
     def __repr__(self) -> str:
         return f"InitPlan(kubo_peer_id={self.kubo_peer_id!r}, cluster_peer_id={self.cluster_peer_id!r})"
@@ -95,6 +95,27 @@ def _kept_identity(path: Path, read: str) -> Identity | None:
         return identity_from_private_key(str(key))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _kept_swarm_key(path: Path) -> str | None:
+    try:
+        return parse_swarm_key(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _kept_service(path: Path, user: str) -> tuple[str | None, str | None]:
+    """The cluster secret and `user`'s REST API password of an existing service.json, if any."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        secret = parse_cluster_secret(str(data["cluster"]["secret"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, None
+    try:
+        password = data["api"]["restapi"]["basic_auth_credentials"][user]
+    except (KeyError, TypeError):
+        return secret, None
+    return secret, password if isinstance(password, str) and password else None
 
 
 def _replication(choices: InitChoices, config: AppConfig) -> tuple[int, int]:
@@ -129,7 +150,9 @@ def plan_init(choices: InitChoices, config: AppConfig) -> InitPlan:
         except ValueError as exc:
             raise InitError(f"--swarm-key {choices.swarm_key_file}: {exc}") from None
     else:
-        swarm_key = generated_swarm_key = generate_secret()
+        swarm_key = _kept_swarm_key(config.kubo_repo_path / "swarm.key") or ""
+        if not swarm_key:
+            swarm_key = generated_swarm_key = generate_secret()
 
     repo = config.kubo_repo_path
     kubo_identity = _kept_identity(repo / "config", "kubo") or generate_identity()
@@ -151,18 +174,21 @@ def plan_init(choices: InitChoices, config: AppConfig) -> InitPlan:
         return InitPlan(files, kubo_identity.peer_id, None, generated_swarm_key, None, choices.api_user, None)
 
     low, high = _replication(choices, config)
+    if not choices.api_user or ":" in choices.api_user:
+        raise InitError("--api-user must be a non-empty name without ':'")
+    cluster_dir = config.cluster_dir_path
+    kept_secret, kept_password = _kept_service(cluster_dir / "service.json", choices.api_user)
     generated_secret = None
     if choices.cluster_secret_file is not None:
         try:
             secret = parse_cluster_secret(_read(choices.cluster_secret_file, "--cluster-secret"))
         except ValueError as exc:
             raise InitError(f"--cluster-secret {choices.cluster_secret_file}: {exc}") from None
+    elif kept_secret is not None:
+        secret = kept_secret
     else:
         secret = generated_secret = generate_secret()
-    if not choices.api_user or ":" in choices.api_user:
-        raise InitError("--api-user must be a non-empty name without ':'")
-    password = secrets.token_urlsafe(24)
-    cluster_dir = config.cluster_dir_path
+    password = kept_password or secrets.token_urlsafe(24)
     cluster_identity = _kept_identity(cluster_dir / "identity.json", "cluster") or generate_identity()
     cluster = ClusterSettings(
         identity=cluster_identity,
@@ -190,5 +216,5 @@ def plan_init(choices: InitChoices, config: AppConfig) -> InitPlan:
         generated_swarm_key,
         generated_secret,
         choices.api_user,
-        password,
+        None if kept_password else password,
     )

@@ -95,7 +95,7 @@ def test_existing_files_need_force_and_force_keeps_identities(
     assert _init(tmp_path) == 0
     repo, cluster = _state(tmp_path)
     before = (repo / "config").read_text(), (cluster / "identity.json").read_text(), (repo / "swarm.key").read_text()
-    capsys.readouterr()
+    first_out = capsys.readouterr().out
     assert _init(tmp_path, "--storage-max", "1TB") == 2
     err = capsys.readouterr().err
     assert "already exist" in err and "--force" in err and "nothing was written" in err
@@ -105,7 +105,12 @@ def test_existing_files_need_force_and_force_keeps_identities(
     assert kubo["Datastore"]["StorageMax"] == "1TB"
     assert kubo["Identity"] == old["Identity"]
     assert (cluster / "identity.json").read_text() == before[1]
-    assert (repo / "swarm.key").read_text() != before[2]  # no --swarm-key: a new one, printed again
+    assert (repo / "swarm.key").read_text() == before[2]  # the network's secrets are kept, not rotated
+    out = capsys.readouterr().out
+    assert "Generated secrets" not in out and "password:" not in out
+    service = json.loads((cluster / "service.json").read_text())
+    assert service["api"]["restapi"]["basic_auth_credentials"]["s3ipfs"] in first_out
+    assert service["cluster"]["secret"] in first_out
 
 
 @pytest.mark.parametrize(
@@ -154,3 +159,11 @@ def test_no_cluster_writes_only_the_kubo_repo(tmp_path: Path, capsys: pytest.Cap
     repo, cluster = _state(tmp_path)
     assert (repo / "config").exists() and not cluster.exists()
     assert "password" not in capsys.readouterr().out
+
+
+def test_force_with_a_given_swarm_key_replaces_the_kept_one(tmp_path: Path) -> None:
+    assert _init(tmp_path) == 0
+    key = generate_secret()
+    (tmp_path / "new.key").write_text(format_swarm_key(key))
+    assert _init(tmp_path, "--force", "--swarm-key", str(tmp_path / "new.key")) == 0
+    assert (_state(tmp_path)[0] / "swarm.key").read_text() == format_swarm_key(key)
