@@ -233,6 +233,7 @@ class PinReport:
     peers: tuple[tuple[str, str, str], ...]  # (peer, status, error), sorted by peer
     allocations: tuple[str, ...] = ()
     name: str = ""
+    metadata: tuple[tuple[str, str], ...] = ()  # the pin's metadata (the gateway marks its own pins)
 
     @property
     def pinned(self) -> int:

@@ -23,7 +23,13 @@ _TAG_TTL = 30.0  # seconds a resolved tag → peers map is reused (the cluster's
 def report_of(status: PinStatus) -> PinReport:
     """The cluster's GlobalPinInfo as a PinReport."""
     peers = tuple(sorted((peer, state, error) for peer, (state, error) in status.peers.items()))
-    return PinReport(cid=status.cid, peers=peers, allocations=tuple(status.allocations), name=status.name)
+    return PinReport(
+        cid=status.cid,
+        peers=peers,
+        allocations=tuple(status.allocations),
+        name=status.name,
+        metadata=tuple(sorted(status.metadata.items())),
+    )
 
 
 def _metric_values(items: list[dict[str, Any]]) -> dict[str, str]:
