@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from appliance.config import AppConfig
-from appliance.errors import S3IpfsError
+from appliance.errors import BackendUnavailable, S3IpfsError
 from appliance.ipfsconn.kubo import KuboClient
 from appliance.pinning.cluster import ClusterClient
 
@@ -151,7 +151,8 @@ async def _cluster(config: AppConfig, transport: httpx.AsyncBaseTransport | None
                 status.error = own_error or f"its IPFS node: {ipfs_error}"
             status.healthy = not status.error and not any(p["error"] for p in status.peers)
     except (S3IpfsError, httpx.HTTPError, ValueError) as exc:
-        status.error = _reason(exc)
+        # Unreachable and "answered with an error" (e.g. 401: wrong credentials) need different fixes.
+        status.error = ("unreachable: " if isinstance(exc, BackendUnavailable) else "") + _reason(exc)
     return status
 
 
@@ -194,7 +195,7 @@ def _cluster_lines(cluster: ClusterStatus) -> list[str]:
         return ["cluster   not configured (cluster.endpoints is empty): pins stay on the local IPFS node"]
     where = ", ".join(cluster.endpoints)
     if not cluster.up:
-        return [f"cluster   DOWN  {where}: unreachable: {cluster.error}"]
+        return [f"cluster   DOWN  {where}: {cluster.error}"]
     state = "up   " if cluster.healthy else "UNHEALTHY"
     lines = [
         f"cluster   {state} {where}  version {cluster.version}  peer {cluster.peer_id or '?'}"

@@ -100,6 +100,7 @@ async def test_wrong_credentials_are_reported(tmp_path: Path) -> None:
         config, kubo_transport=httpx.MockTransport(_kubo), cluster_transport=httpx.MockTransport(unauthorized)
     )
     assert not status.healthy and "access denied" in status.cluster.error
+    assert "unreachable" not in render(status)
 
 
 def test_binaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
