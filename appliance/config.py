@@ -170,6 +170,23 @@ class PinningConfig(_Section):
     pin_timeout_seconds: float = Field(default=600.0, gt=0, description="pinning longer than this is an error")
     reconcile_interval_seconds: float = Field(default=3600.0, gt=0)
     orphan_grace_seconds: float = Field(default=86400.0, ge=0)
+    # The dynamic policy: CIDs read often get extra replicas, which go again when they cool down.
+    dynamic_enabled: bool = False
+    dynamic_interval_seconds: float = Field(default=60.0, gt=0)
+    access_flush_seconds: float = Field(default=5.0, gt=0, description="how often workers write access counts")
+    half_life_seconds: float = Field(default=3600.0, gt=0, description="access scores halve in this time")
+    hot_threshold: float = Field(default=100.0, gt=0, description="a decayed access score at which a CID is hot")
+    cold_threshold: float = Field(default=10.0, ge=0, description="below this score a hot CID cools (hysteresis)")
+    hot_extra_replicas: int = Field(default=1, ge=1, le=100)
+    max_replication: int = Field(default=0, ge=0, description="the dynamic policy never goes above this; 0 = no cap")
+    min_dwell_seconds: float = Field(default=600.0, ge=0, description="a change is not undone sooner than this")
+    max_changes_per_pass: int = Field(default=100, ge=1)
+    # Rebalancing: move allocations off peers low on free space or holding far more pins than the others.
+    rebalance_enabled: bool = False
+    rebalance_interval_seconds: float = Field(default=600.0, gt=0)
+    rebalance_min_free_bytes: int = Field(default=10 * 1024**3, ge=0)
+    rebalance_overload_factor: float = Field(default=1.5, gt=1.0, description="pins per peer above the mean times this")
+    rebalance_max_moves: int = Field(default=20, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> PinningConfig:
@@ -179,6 +196,8 @@ class PinningConfig(_Section):
             raise ValueError("replication -1 (every peer) must be given for both replication_min and replication_max")
         if self.retry_base_seconds > self.retry_max_seconds:
             raise ValueError("retry_base_seconds is larger than retry_max_seconds")
+        if self.cold_threshold >= self.hot_threshold:
+            raise ValueError("cold_threshold must be below hot_threshold (the gap keeps a CID from flapping)")
         return self
 
 

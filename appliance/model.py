@@ -275,6 +275,7 @@ class PinRecord:
     completions: int = 0  # how many times an outbox job for this CID finished (tests check exactly-once)
     replication_min: int = 0
     replication_max: int = 0
+    extra: int = 0  # replicas the dynamic policy added (0: the bucket's policy as is)
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,7 @@ def _record(
         attempts=job.attempts,
         replication_min=policy.replication_min,
         replication_max=policy.replication_max,
+        extra=job.extra,
     )
 
 

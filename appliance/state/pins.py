@@ -94,6 +94,7 @@ def encode_record(record: PinRecord) -> bytes:
             record.completions,
             record.replication_min,
             record.replication_max,
+            record.extra,
         ]
     )
 
@@ -101,7 +102,7 @@ def encode_record(record: PinRecord) -> bytes:
 def decode_record(cid: str, raw: bytes) -> PinRecord:
     row = _loads(raw, "pin status")
     try:
-        state, name, peers, error, updated, attempts, completions, rmin, rmax = row
+        state, name, peers, error, updated, attempts, completions, rmin, rmax, *rest = row
         return PinRecord(
             cid=cid,
             state=str(state),
@@ -113,6 +114,7 @@ def decode_record(cid: str, raw: bytes) -> PinRecord:
             completions=int(completions),
             replication_min=int(rmin),
             replication_max=int(rmax),
+            extra=int(rest[0]) if rest else 0,
         )
     except (TypeError, ValueError) as exc:
         raise BackendError("metadata store: malformed pin status row") from exc
@@ -166,7 +168,8 @@ def enqueue(
     if not force and (job is not None or (record is not None and record.state == "pinned")):
         return
     seq = 0 if job is None else job.seq + 1
-    put_job(txn, dbs, PinJob(cid=cid, name=name, bucket=bucket, due=now, seq=seq, created=now))
+    extra = record.extra if record is not None else 0  # a dynamic boost stays until the policy lowers it
+    put_job(txn, dbs, PinJob(cid=cid, name=name, bucket=bucket, due=now, seq=seq, created=now, extra=extra))
     base = record or PinRecord(cid=cid, state="queued")
     put_record(
         txn,
@@ -180,6 +183,7 @@ def enqueue(
             completions=base.completions,
             replication_min=base.replication_min,
             replication_max=base.replication_max,
+            extra=base.extra,
         ),
     )
 
@@ -201,6 +205,7 @@ def cancel(txn: Any, dbs: keys.Dbs, cid: str, *, now: float) -> None:
                 completions=record.completions,
                 replication_min=record.replication_min,
                 replication_max=record.replication_max,
+                extra=record.extra,
             ),
         )
 
