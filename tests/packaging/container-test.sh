@@ -18,12 +18,17 @@ export LC_ALL=C.UTF-8
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE="$ROOT/.cache/packaging"
-BASE="$CACHE/bookworm-base.tar"
+# The base root's packages: python3 and python3-apt are what Ansible's apt module needs on a target host.
+BASE_PACKAGES="systemd,systemd-sysv,dbus,curl,ca-certificates,procps,python3,python3-apt"
+BASE="$CACHE/bookworm-base-$(sha256sum <<<"$BASE_PACKAGES" | cut -c1-12).tar"  # a new package list, a new root
 CT="$CACHE/container-root"
 VERSION="$(/usr/bin/python3.11 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' \
 	"$ROOT/pyproject.toml")"
 DEB="${S3IPFS_DIST_DIR:-$ROOT/dist}/s3ipfs_${VERSION}_amd64.deb"
 DEVPY="$ROOT/.venv/bin/python"
+# S3IPFS_<KEY> variables are config overrides to s3ipfs: none of this shell's (S3IPFS_DIST_DIR…) may reach the
+# chroot or container commands below.
+while read -r name; do unset "$name"; done < <(compgen -e | grep '^S3IPFS_' || true)
 NS=""
 LEADER=""
 IPFS_REPO=""
@@ -63,7 +68,8 @@ mirror() {
 
 free_port() { "$DEVPY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-in_ct() { nsenter -t "$LEADER" -a "$@"; }
+# Commands in the container get a clean environment, as on a real host (no S3IPFS_* overrides of this shell).
+in_ct() { nsenter -t "$LEADER" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 HOME=/root "$@"; }
 
 cleanup() {
 	set +e
@@ -82,10 +88,13 @@ mkdir -p "$CACHE"
 if [ ! -s "$BASE" ]; then
 	M="$(mirror)"
 	log "mmdebstrap bookworm from $M (cached in $BASE)"
-	mmdebstrap --quiet --format=tar --variant=minbase --include=systemd,systemd-sysv,dbus,curl,ca-certificates,procps bookworm \
+	rm -f "$CACHE"/bookworm-base*.tar "$CACHE"/bookworm-base*.tar.tmp # roots of older package lists
+	t0=$SECONDS
+	mmdebstrap --quiet --format=tar --variant=minbase --include="$BASE_PACKAGES" bookworm \
 		"$BASE.tmp" "deb $M bookworm main" "deb $M bookworm-updates main" \
 		"deb ${M%/debian*}/debian-security bookworm-security main"
 	mv "$BASE.tmp" "$BASE"
+	ok "mmdebstrap in $((SECONDS - t0)) s"
 fi
 rm -rf "$CT"
 mkdir -p "$CT"
@@ -192,7 +201,7 @@ if [ -x "$DEVPY" ] && [ -d "$ROOT/ipfs-node/node_modules" ]; then
 		bad "could not read root credentials with \`s3ipfs credentials\` (got: ${creds:0:200})"
 	fi
 else
-	log "skip  IPFS node round trip: .venv or ipfs-node/node_modules missing (run make setup)"
+	bad "no local IPFS node to test against: .venv or ipfs-node/node_modules missing (run make setup)"
 fi
 
 # --- restart on failure, broken config, clean stop --------------------------------------------------------------
@@ -238,6 +247,57 @@ for path in /var/lib/s3ipfs /etc/s3ipfs /opt/s3ipfs /lib/systemd/system/s3ipfs.s
 done
 left="$(find "$CT/etc/systemd/system" -name 's3ipfs*' ! -path '*s3ipfs.service.d*' | tr '\n' ' ')"
 check "purge left no unit links (${left:-none})" test -z "$left"
+
+# --- Ansible: the real playbook into the booted container, now a fresh host again ----------------------------------
+# ansible/site.yml installs the .deb, writes the config and drop-in, starts the gateway and waits for /ready; a second
+# run must change nothing. The connection is tests/packaging/ansible_plugins/connection/s3ipfs_nsenter.py.
+ANSIBLE_VENV_BIN="$(bash "$ROOT/scripts/ansible-venv.sh")" || die "scripts/ansible-venv.sh failed"
+rm -rf "$CT/etc/systemd/system/s3ipfs.service.d" # the test drop-in; the role writes its own
+in_ct systemctl daemon-reload
+AN="$CACHE/ansible"
+rm -rf "$AN"
+mkdir -p "$AN/tmp"
+cat >"$AN/inventory.ini" <<EOF
+[s3ipfs]
+container ansible_connection=s3ipfs_nsenter ansible_nsenter_pid=$LEADER ansible_python_interpreter=/usr/bin/python3 ansible_become=false
+EOF
+cat >"$AN/vars.yml" <<EOF
+s3ipfs_package_file: $DEB
+s3ipfs_s3_port: $S3_PORT
+s3ipfs_admin_port: $ADMIN_PORT
+s3ipfs_s3_workers: 2
+s3ipfs_ipfs_api_url: "${API_URL:-http://127.0.0.1:5001}"
+s3ipfs_ready_retries: 15
+s3ipfs_ready_delay: 1
+EOF
+playbook() { # playbook LOG: one run of ansible/site.yml into the container
+	env PATH="$ANSIBLE_VENV_BIN:$PATH" ANSIBLE_CONNECTION_PLUGINS="$ROOT/tests/packaging/ansible_plugins/connection" \
+		ANSIBLE_LOCAL_TEMP="$AN/tmp" ANSIBLE_NOCOLOR=1 ANSIBLE_PIPELINING=1 PYTHONWARNINGS=ignore::DeprecationWarning \
+		ansible-playbook -i "$AN/inventory.ini" -e "@$AN/vars.yml" "$ROOT/ansible/site.yml" >"$1" 2>&1 ||
+		{ rc=$?; tail -40 "$1" >&2; bad "ansible-playbook exited $rc (log: $1)"; }
+}
+recap_of() { grep -E '^container +:' "$1" || echo "no PLAY RECAP in $1"; }
+recap_field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$2"; }
+t0=$SECONDS
+playbook "$AN/run1.log"
+recap="$(recap_of "$AN/run1.log")"
+log "ansible run 1 in $((SECONDS - t0)) s: $recap"
+check "ansible run 1 converged (failed=0 unreachable=0)" \
+	test "$(recap_field failed "$recap")/$(recap_field unreachable "$recap")" = 0/0
+check "ansible run 1 installed and configured (changed > 0)" test "$(recap_field changed "$recap")" -gt 0
+check "ansible run 1 waited for /ready (the play's last task)" \
+	grep -q '^ok: \[container\]' <(sed -n '/TASK \[Wait until the gateway reports ready/,/^$/p' "$AN/run1.log")
+check "s3ipfs.service active after the ansible run" test "$(in_ct systemctl is-active s3ipfs.service || true)" = active
+ready="$(curl -s -m 5 "http://127.0.0.1:$ADMIN_PORT/ready" || true)"
+check "/ready is ready after the ansible run" grep -q '"status": *"ready"' <<<"$ready"
+check "the role's drop-in is in place" test -f "$CT/etc/systemd/system/s3ipfs.service.d/50-ansible.conf"
+t0=$SECONDS
+playbook "$AN/run2.log"
+recap="$(recap_of "$AN/run2.log")"
+log "ansible run 2 in $((SECONDS - t0)) s: $recap"
+check "ansible run 2 is idempotent (changed=0, failed=0, unreachable=0)" \
+	test "$(recap_field changed "$recap")/$(recap_field failed "$recap")/$(recap_field unreachable "$recap")" = 0/0/0
+if [ "$(recap_field changed "$recap")" != 0 ]; then grep -B2 -E '^changed:' "$AN/run2.log" >&2 || true; fi
 
 # --- the .rpm, scripts and all, into a fresh copy of the base root (rpm keeps its database in /root/.rpmdb) ----------
 RPM="${S3IPFS_DIST_DIR:-$ROOT/dist}/s3ipfs-${VERSION}.x86_64.rpm"

@@ -116,7 +116,7 @@ def test_every_role_variable_is_prefixed_and_documented() -> None:
         used |= set(re.findall(r"\bs3ipfs_[a-z0-9_]+\b", path.read_text(encoding="utf-8")))
     defined = set(names) | set(yaml.safe_load((ROLE / "vars/main.yml").read_text(encoding="utf-8")))
     registered = {"s3ipfs_package_result", "s3ipfs_package_deb", "s3ipfs_package_repo", "s3ipfs_package_rpm"}
-    registered |= {"s3ipfs_cluster_binary", "s3ipfs_ready"}
+    registered |= {"s3ipfs_cluster_binary", "s3ipfs_ready", "s3ipfs_daemon_files"}
     assert used - defined - registered == set()
 
 
