@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STATE ?= .state/dev
 
-.PHONY: setup run stop test lint typecheck contracts pytest bench clean packages test-packaging
+.PHONY: setup run stop test lint typecheck contracts pytest bench clean packages test-packaging test-container
 
 setup:
 	@bash scripts/setup.sh
@@ -28,17 +28,23 @@ contracts: setup
 pytest: setup
 	@bash scripts/run-tests.sh
 
-test: lint typecheck contracts pytest
+# The suite (tests/packaging among it), then the packages booted in a container. S3IPFS_SKIP_PACKAGING=1 skips the
+# packaging tests on purpose (and says so loudly).
+test: lint typecheck contracts pytest test-container
 
 # dist/s3ipfs_<version>_amd64.deb and dist/s3ipfs-<version>.x86_64.rpm (installs dpkg-dev/lintian/rpm if missing).
 packages:
 	@bash scripts/build-packages.sh
 
-# The packaging tests (units, package contents, lintian, rpm), then the .deb installed into a booted Debian bookworm
-# container (mmdebstrap + systemd-nspawn, needs root) and the .rpm into a bookworm root.
-test-packaging: setup packages
+# The packaging tests (units, package contents, lintian, rpm, Ansible lint), then the container test.
+test-packaging: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests/packaging
-	@bash tests/packaging/container-test.sh
+	@bash tests/packaging/container-test.sh --build
+
+# Builds the packages, installs the .deb into a booted Debian bookworm container (mmdebstrap + systemd-nspawn, needs
+# root), runs the Ansible playbook into it twice, and installs the .rpm into a bookworm root.
+test-container: setup
+	@bash tests/packaging/container-test.sh --build
 
 bench: setup
 	$(PY) -m bench.run

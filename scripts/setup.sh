@@ -43,4 +43,19 @@ if [ -n "$missing" ]; then
   echo "setup: installing Debian packages:$missing"
   apt-get update -qq && apt-get install -y -qq $missing >/dev/null
 fi
+# Debian tools of the packaging tests (tests/packaging, tests/packaging/container-test.sh): build and inspect the
+# .deb/.rpm, make a bookworm root and boot it. systemd-container may upgrade systemd to its own exact version.
+pkg_missing=""
+need dpkg-architecture || pkg_missing="$pkg_missing dpkg-dev"
+need lintian || pkg_missing="$pkg_missing lintian"
+need rpmbuild || pkg_missing="$pkg_missing rpm"
+need objdump || pkg_missing="$pkg_missing binutils"
+need mmdebstrap || pkg_missing="$pkg_missing mmdebstrap"
+need systemd-nspawn || pkg_missing="$pkg_missing systemd-container"
+/usr/bin/python3.11 -c 'import ensurepip' 2>/dev/null || pkg_missing="$pkg_missing python3.11-venv"
+if [ -n "$pkg_missing" ]; then
+  echo "setup: installing Debian packages for the packaging tests:$pkg_missing"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkg_missing >/dev/null
+fi
 echo "setup: ok"

@@ -11,8 +11,18 @@
 # journal); a clean stop; an upgrade (reinstall) keeps an edited conffile; apt purge removes units, state and config.
 # Then the .rpm is installed with its scripts (rpm --root) into a fresh copy of the root, run, and erased.
 #
-# The base root (mmdebstrap minbase + systemd) is cached in .cache/packaging/bookworm-base.tar; delete it to refresh.
+# The base root (mmdebstrap minbase + systemd + python3-apt) is cached in .cache/packaging/bookworm-base-<hash>.tar
+# (the hash is that of its package list); delete it to refresh.
+#
+# Usage: tests/packaging/container-test.sh [--build]   (--build: make the packages first with scripts/build-packages.sh)
+# S3IPFS_SKIP_PACKAGING=1 skips it on purpose, loudly. S3IPFS_DIST_DIR: where the packages are (default dist/).
 set -euo pipefail
+if [ "${S3IPFS_SKIP_PACKAGING:-}" = 1 ]; then
+	printf '%s\n' "" "########################################################################################" \
+		"### container-test: SKIPPED because S3IPFS_SKIP_PACKAGING=1: the .deb/.rpm were NOT tested ###" \
+		"########################################################################################" "" >&2
+	exit 0
+fi
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C.UTF-8
 
@@ -24,11 +34,10 @@ BASE="$CACHE/bookworm-base-$(sha256sum <<<"$BASE_PACKAGES" | cut -c1-12).tar"  #
 CT="$CACHE/container-root"
 VERSION="$(/usr/bin/python3.11 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' \
 	"$ROOT/pyproject.toml")"
-DEB="${S3IPFS_DIST_DIR:-$ROOT/dist}/s3ipfs_${VERSION}_amd64.deb"
+DIST="${S3IPFS_DIST_DIR:-$ROOT/dist}"
+DEB="$DIST/s3ipfs_${VERSION}_amd64.deb"
+RPM="$DIST/s3ipfs-${VERSION}.x86_64.rpm"
 DEVPY="$ROOT/.venv/bin/python"
-# S3IPFS_<KEY> variables are config overrides to s3ipfs: none of this shell's (S3IPFS_DIST_DIR…) may reach the
-# chroot or container commands below.
-while read -r name; do unset "$name"; done < <(compgen -e | grep '^S3IPFS_' || true)
 NS=""
 LEADER=""
 IPFS_REPO=""
@@ -45,8 +54,16 @@ check() { # check DESCRIPTION COMMAND...: run a check, record the result, never 
 }
 die() { log "error: $*"; exit 1; }
 
-[ "$(id -u)" -eq 0 ] || die "must run as root (mmdebstrap, systemd-nspawn)"
+[ "$(id -u)" -eq 0 ] || die "must run as root (mmdebstrap, systemd-nspawn); S3IPFS_SKIP_PACKAGING=1 skips on purpose"
+if [ "${1:-}" = --build ]; then
+	t0=$SECONDS
+	bash "$ROOT/scripts/build-packages.sh" || die "scripts/build-packages.sh failed (see above)"
+	ok "packages built in $((SECONDS - t0)) s"
+fi
 [ -f "$DEB" ] || die "$DEB is missing: run make packages"
+# S3IPFS_<KEY> variables are config overrides to s3ipfs: none of this shell's (S3IPFS_DIST_DIR…) may reach the
+# chroot or container commands below.
+while read -r name; do unset "$name"; done < <(compgen -e | grep '^S3IPFS_' || true)
 
 missing=()
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
@@ -300,7 +317,6 @@ check "ansible run 2 is idempotent (changed=0, failed=0, unreachable=0)" \
 if [ "$(recap_field changed "$recap")" != 0 ]; then grep -B2 -E '^changed:' "$AN/run2.log" >&2 || true; fi
 
 # --- the .rpm, scripts and all, into a fresh copy of the base root (rpm keeps its database in /root/.rpmdb) ----------
-RPM="${S3IPFS_DIST_DIR:-$ROOT/dist}/s3ipfs-${VERSION}.x86_64.rpm"
 if [ -f "$RPM" ] && command -v rpm >/dev/null; then
 	kill -TERM "$NS" 2>/dev/null || true
 	wait "$NS" 2>/dev/null || true
