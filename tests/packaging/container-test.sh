@@ -18,9 +18,9 @@
 # S3IPFS_SKIP_PACKAGING=1 skips it on purpose, loudly. S3IPFS_DIST_DIR: where the packages are (default dist/).
 set -euo pipefail
 if [ "${S3IPFS_SKIP_PACKAGING:-}" = 1 ]; then
-	printf '%s\n' "" "########################################################################################" \
-		"### container-test: SKIPPED because S3IPFS_SKIP_PACKAGING=1: the .deb/.rpm were NOT tested ###" \
-		"########################################################################################" "" >&2
+	line="$(printf '#%.0s' $(seq 1 91))"
+	printf '%s\n' "" "$line" "### container-test SKIPPED: S3IPFS_SKIP_PACKAGING=1, so the .deb and .rpm were NOT tested ###" \
+		"$line" "" >&2
 	exit 0
 fi
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
