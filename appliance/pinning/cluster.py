@@ -13,15 +13,19 @@ Failover happens only before a response is accepted: once a 2xx arrives its body
 failure while reading it is translated (dropped/timed out → `BackendUnavailable`) but not retried.
 
 Stream endpoints answer NDJSON (one object a line, each ended by `\\n`); an error after the first item travels in
-the `X-Stream-Error` HTTP trailer, which httpx cannot read. So a stream is read line by line (at most 1 MiB a
-line) and an error object `{"code","message"}` in the stream, a malformed line or a last line without its
-newline (the stream was cut) are all `BackendError`.
+the `X-Stream-Error` HTTP trailer, which httpx's own transport (httpcore) discards. So streams go through the same
+chokepoint on a second httpx client whose transport, `_TrailerTransport`, speaks HTTP/1.1 with h11 on one asyncio
+connection per request and hands the trailer fields over in `response.extensions["trailers"]`. A stream is read
+line by line (at most 1 MiB a line); a non-empty `X-Stream-Error` trailer, an error object `{"code","message"}` in
+the stream, a malformed line or a last line without its newline (the stream was cut) are all `BackendError`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,6 +33,7 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
+import h11
 import httpx
 
 from appliance.errors import BackendError, BackendUnavailable
@@ -46,6 +51,9 @@ _MAX_REPLY = 8 * 1024 * 1024  # bound on a single JSON reply read into memory
 _MAX_LINE = 1024 * 1024  # bound on one NDJSON line
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_MESSAGE = 300
+_MAX_HEAD = 64 * 1024  # bound on a reply's status line + headers, and on its trailer fields
+_READ_SIZE = 65536
+_STREAM_ERROR = b"x-stream-error"
 _UNAVAILABLE_STATUS = frozenset({502, 503, 504})
 _TIMEOUT_WORDS = ("timed out", "deadline exceeded")
 
@@ -211,8 +219,19 @@ async def _ndjson(response: httpx.Response, what: str) -> AsyncIterator[dict[str
         if len(buffer) > _MAX_LINE:
             raise BackendError(f"IPFS Cluster {what}: a stream line is larger than {_MAX_LINE} bytes")
         scan = len(buffer)
+    _check_trailers(response, what)
     if buffer.strip():  # the server ends every object with "\n": this one was cut short
         raise BackendError(f"IPFS Cluster {what}: the stream was truncated")
+
+
+def _check_trailers(response: httpx.Response, what: str) -> None:
+    """A non-empty `X-Stream-Error` trailer is the error that ended the stream (the go client makes it a 500)."""
+    for name, value in response.extensions.get("trailers") or ():
+        if name.lower() == _STREAM_ERROR and value.strip():
+            message = value.decode("utf-8", errors="replace").strip()[:_MAX_MESSAGE]
+            if any(word in message.lower() for word in _TIMEOUT_WORDS):
+                raise BackendUnavailable(f"IPFS Cluster {what}: {message}")
+            raise ClusterError(f"IPFS Cluster {what}: {message}", code=500, cluster_message=message)
 
 
 def _stream_item(line: bytes, what: str) -> dict[str, Any]:
@@ -231,6 +250,122 @@ def _filter_value(values: str | Sequence[str], allowed: frozenset[str], what: st
     if unknown:
         raise ValueError(f"unknown {what} filter value(s) {unknown!r}; allowed: {sorted(allowed)}")
     return ",".join(items)
+
+
+class _TrailerBody(httpx.AsyncByteStream):
+    """The body of one `_TrailerTransport` reply; at its end the trailer fields go into `trailers`."""
+
+    def __init__(self, conn: _H11Connection, trailers: list[tuple[bytes, bytes]]) -> None:
+        self._conn = conn
+        self._trailers = trailers
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            event = await self._conn.next_event()
+            if isinstance(event, h11.Data):
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                self._trailers.extend((bytes(name), bytes(value)) for name, value in event.headers)
+                return
+            else:
+                raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__}", request=self._conn.request)
+
+    async def aclose(self) -> None:
+        await self._conn.close()
+
+
+class _H11Connection:
+    """One HTTP/1.1 exchange on its own asyncio connection, each wait bounded by the request's timeouts."""
+
+    def __init__(self, request: httpx.Request) -> None:
+        self.request = request
+        timeouts = request.extensions.get("timeout") or {}
+        self._connect, self._read, self._write = (timeouts.get(k) for k in ("connect", "read", "write"))
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        url = self.request.url
+        secure = url.scheme == "https"
+        port = url.port or (443 if secure else 80)
+        context = ssl.create_default_context() if secure else None
+        try:
+            self._reader, self._writer = await asyncio.wait_for(
+                asyncio.open_connection(url.host, port, ssl=context, server_hostname=url.host if secure else None),
+                self._connect,
+            )
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout("connect timed out", request=self.request) from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise httpx.ConnectError(str(exc)[:_MAX_MESSAGE], request=self.request) from exc
+
+    async def send(self, event: h11.Event) -> None:
+        assert self._writer is not None
+        try:
+            self._writer.write(self._h11.send(event) or b"")
+            await asyncio.wait_for(self._writer.drain(), self._write)
+        except TimeoutError as exc:
+            raise httpx.WriteTimeout("write timed out", request=self.request) from exc
+        except OSError as exc:
+            raise httpx.WriteError(str(exc)[:_MAX_MESSAGE], request=self.request) from exc
+
+    async def next_event(self) -> h11.Event:
+        assert self._reader is not None
+        while True:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise httpx.RemoteProtocolError(str(exc)[:_MAX_MESSAGE], request=self.request) from exc
+            if event is h11.PAUSED:
+                raise httpx.RemoteProtocolError("the server sent more than one reply", request=self.request)
+            if event is not h11.NEED_DATA:
+                assert isinstance(event, h11.Event)
+                return event
+            try:
+                data = await asyncio.wait_for(self._reader.read(_READ_SIZE), self._read)
+            except TimeoutError as exc:
+                raise httpx.ReadTimeout("read timed out", request=self.request) from exc
+            except OSError as exc:
+                raise httpx.ReadError(str(exc)[:_MAX_MESSAGE], request=self.request) from exc
+            self._h11.receive_data(data)  # b"" = the peer closed; h11 then reports the cut
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+class _TrailerTransport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 with h11, one connection per request (stream calls are few), that keeps the trailer fields:
+    `response.extensions["trailers"]` is a list of `(name, value)` filled once the body has been read to its end."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        conn = _H11Connection(request)
+        await conn.open()
+        try:
+            headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"connection"]
+            target = request.url.raw_path
+            await conn.send(
+                h11.Request(method=request.method, target=target, headers=[*headers, (b"Connection", b"close")])
+            )
+            body = b"".join([piece async for piece in request.stream])  # type: ignore[union-attr]
+            if body:
+                await conn.send(h11.Data(data=body))
+            await conn.send(h11.EndOfMessage())
+            while not isinstance(event := await conn.next_event(), h11.Response):
+                if not isinstance(event, h11.InformationalResponse):
+                    raise httpx.RemoteProtocolError("the server sent no response", request=request)
+        except BaseException:
+            await conn.close()
+            raise
+        trailers: list[tuple[bytes, bytes]] = []
+        return httpx.Response(
+            event.status_code,
+            headers=list(event.headers),
+            stream=_TrailerBody(conn, trailers),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": bytes(event.reason), "trailers": trailers},
+        )
 
 
 class ClusterClient:
@@ -266,6 +401,12 @@ class ClusterClient:
         self._client = httpx.AsyncClient(
             transport=transport or httpx.AsyncHTTPTransport(), headers=headers, trust_env=False
         )
+        # stream calls need the X-Stream-Error trailer: their own transport, unless one is injected for tests
+        self._stream_client = (
+            self._client
+            if transport is not None
+            else httpx.AsyncClient(transport=_TrailerTransport(), headers=headers, trust_env=False)
+        )
 
     async def __aenter__(self) -> ClusterClient:
         return self
@@ -276,10 +417,13 @@ class ClusterClient:
     # ---- the chokepoint ---------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _request(self, method: str, path: str, params: Params = ()) -> AsyncIterator[httpx.Response]:
-        """Send `method path?params` to the first endpoint that answers; yield the 2xx response, body unread."""
+    async def _request(
+        self, method: str, path: str, params: Params = (), *, stream: bool = False
+    ) -> AsyncIterator[httpx.Response]:
+        """Send `method path?params` to the first endpoint that answers; yield the 2xx response, body unread.
+        `stream` sends it through the client that keeps trailers."""
         what = f"{method} {path}"
-        response = await self._send(method, path, params, what)
+        response = await self._send(self._stream_client if stream else self._client, method, path, params, what)
         try:
             yield response
         except httpx.TimeoutException as exc:
@@ -291,7 +435,9 @@ class ClusterClient:
         finally:
             await response.aclose()
 
-    async def _send(self, method: str, path: str, params: Params, what: str) -> httpx.Response:
+    async def _send(
+        self, client: httpx.AsyncClient, method: str, path: str, params: Params, what: str
+    ) -> httpx.Response:
         failures: list[str] = []
         answered: BackendError | BackendUnavailable | None = None
         count = len(self._endpoints)
@@ -299,9 +445,9 @@ class ClusterClient:
         for step in range(count):
             index = (start + step) % count
             base = self._endpoints[index]
-            request = self._client.build_request(method, base + path, params=list(params), timeout=self._timeout)
+            request = client.build_request(method, base + path, params=list(params), timeout=self._timeout)
             try:
-                response = await self._client.send(request, stream=True)
+                response = await client.send(request, stream=True)
                 if response.status_code < 500:
                     self._current = index
                     if response.status_code < 300:
@@ -355,7 +501,7 @@ class ClusterClient:
 
     async def _stream(self, path: str, params: Params = ()) -> list[dict[str, Any]]:
         """GET a stream endpoint; 204 (no items) is an empty list."""
-        async with self._request("GET", path, params) as response:
+        async with self._request("GET", path, params, stream=True) as response:
             return [item async for item in _ndjson(response, f"GET {path}")]
 
     # ---- the API ----------------------------------------------------------------------------------
@@ -456,3 +602,5 @@ class ClusterClient:
     async def aclose(self) -> None:
         """Release the connection pool."""
         await self._client.aclose()
+        if self._stream_client is not self._client:
+            await self._stream_client.aclose()
