@@ -56,11 +56,13 @@ class PinMethods(StoreBase):
         """Make every in-flight job due now (the orchestrator starting: whoever claimed them is gone)."""
         with self._env.begin(write=True) as txn:
             cursor = txn.cursor(db=self._dbs.pin_jobs)
-            stale = [
+            # The text test only skips decoding most queued rows; a name may hold `"inflight` too.
+            candidates = [
                 pins.decode_job(bytes(cid).decode("utf-8"), raw)
                 for cid, raw in cursor.iternext()
                 if b'"inflight"' in bytes(raw)
             ]
+            stale = [job for job in candidates if job.state == "inflight"]
             for job in stale:
                 pins.put_job(txn, self._dbs, dataclasses.replace(job, state="queued", due=now))
             return len(stale)

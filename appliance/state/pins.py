@@ -78,7 +78,7 @@ def decode_job(cid: str, raw: bytes) -> PinJob:
             started=float(started),
             extra=int(extra),
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: an integer no float holds
         raise BackendError("metadata store: malformed pin job row") from exc
 
 
@@ -116,7 +116,7 @@ def decode_record(cid: str, raw: bytes) -> PinRecord:
             replication_max=int(rmax),
             extra=int(rest[0]) if rest else 0,
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: an integer no float holds
         raise BackendError("metadata store: malformed pin status row") from exc
 
 
