@@ -133,7 +133,9 @@ class Api:
             raise ApiError(500, f"{key_type} paths are not supported by the test peer")
         if len(path) == 1:
             return self._cid(path[0])
-        reply = await self.cluster.rpc(self.cluster.api_peer, "resolve", arg="/ipfs/" + "/".join(path))
+        reply = await self.cluster.rpc(
+            self.cluster.api_peer, "resolve", arg="/ipfs/" + "/".join(path), cid_base="base32"
+        )
         return self._cid(str(reply.get("Path", "")).removeprefix("/ipfs/"))
 
     # ---- streams ----------------------------------------------------------------------------------

@@ -122,7 +122,8 @@ class Cluster:
     # ---- the nodes --------------------------------------------------------------------------------
 
     async def rpc(self, peer: Peer, cmd: str, *, timeout: float = _STATUS_TIMEOUT, **params: str) -> Any:
-        query = {key.rstrip("_"): value for key, value in params.items()}  # timeout_ → the RPC's own timeout=
+        # timeout_ → the RPC's own timeout=, cid_base → cid-base
+        query = {key.rstrip("_").replace("_", "-"): value for key, value in params.items()}
         reply = await peer.client.post(f"/api/v0/{cmd}", params=query, timeout=timeout)
         if reply.status_code != 200:
             try:
