@@ -65,6 +65,53 @@ MEANINGS: dict[str, str] = {
     "cache": "L1 memory cache of small objects, per worker process (content is immutable, so never stale).",
     "cache.memory_bytes": "Memory per worker process for cached objects, in bytes; 0 disables the cache.",
     "cache.max_object_bytes": "Objects larger than this are never cached in memory.",
+    "cluster": "The IPFS-Cluster REST API. With no endpoints, objects are pinned on the local IPFS node only.",
+    "cluster.endpoints": "Cluster REST API URLs (port 9094), e.g. [http://127.0.0.1:9094]; tried in order, the "
+    "next one on a connection error or a 5xx.",
+    "cluster.username": "Basic-auth user of the cluster REST API (restapi.basic_auth_credentials); set with password.",
+    "cluster.password": "Basic-auth password of the cluster REST API. A secret: never logged.",
+    "cluster.jwt": "A bearer token for the cluster REST API instead of basic auth. A secret: never logged.",
+    "cluster.timeout": "Seconds one cluster REST call is allowed to take.",
+    "cluster.connect_timeout": "Seconds to wait for a TCP connection to a cluster endpoint before trying the next.",
+    "pinning": "Pins: the durable pin outbox, replication defaults, acknowledgement, reconcile, dynamic "
+    "replication and rebalancing. See docs/pinning.md in the source tree.",
+    "pinning.replication_min": "Default replication-min for buckets without their own policy; 0 means the "
+    "cluster's default, -1 (with replication_max -1) pins on every peer.",
+    "pinning.replication_max": "Default replication-max for buckets without their own policy (0 = cluster default).",
+    "pinning.ack": "Default acknowledgement of a PUT: 'local' (stored on the local node, pinned across the cluster "
+    "in the background) or 'cluster' (the PUT waits until replication_min peers report pinned).",
+    "pinning.ack_timeout_seconds": "In 'cluster' acknowledgement, seconds a PUT waits before failing with 503 "
+    "(the object stays stored and its pin job stays queued).",
+    "pinning.outbox_interval_seconds": "Seconds between passes of the pin outbox when it has nothing due.",
+    "pinning.outbox_concurrency": "Pin jobs sent to the cluster at the same time.",
+    "pinning.outbox_batch": "Pin jobs claimed from the outbox per pass.",
+    "pinning.retry_base_seconds": "First retry delay of a failed pin job; doubles per attempt, with jitter.",
+    "pinning.retry_max_seconds": "Longest retry delay of a failed pin job.",
+    "pinning.status_poll_seconds": "Seconds between status checks of a pin the cluster is still pinning.",
+    "pinning.pin_timeout_seconds": "A pin still not done after this many seconds is marked 'error' and retried.",
+    "pinning.reconcile_interval_seconds": "Seconds between reconcile runs (metadata CIDs against the cluster pinset).",
+    "pinning.orphan_grace_seconds": "Seconds a pin made by this gateway but no longer referenced stays before "
+    "reconcile unpins it.",
+    "pinning.dynamic_enabled": "Raise replication of CIDs read often and lower it again when they cool.",
+    "pinning.dynamic_interval_seconds": "Seconds between passes of the dynamic replication policy.",
+    "pinning.access_flush_seconds": "Seconds between writes of each worker's batched access counts.",
+    "pinning.half_life_seconds": "Access scores halve in this many seconds (decayed counters).",
+    "pinning.hot_threshold": "A decayed access score at or above this makes a CID hot (extra replicas).",
+    "pinning.cold_threshold": "A hot CID whose score falls below this cools again; must be below hot_threshold.",
+    "pinning.hot_extra_replicas": "Replicas added to the bucket's policy for a hot CID.",
+    "pinning.max_replication": "The dynamic policy never asks for more replicas than this; 0 means no cap.",
+    "pinning.min_dwell_seconds": "A hot/cold change is not undone sooner than this many seconds.",
+    "pinning.max_changes_per_pass": "Most replication changes one dynamic policy pass makes.",
+    "pinning.rebalance_enabled": "Move allocations off peers low on free space or holding far more pins than the rest.",
+    "pinning.rebalance_interval_seconds": "Seconds between rebalancing passes.",
+    "pinning.rebalance_min_free_bytes": "A peer with less free space than this (cluster freespace metric) is drained.",
+    "pinning.rebalance_overload_factor": "A peer holding more than this times the mean number of pins is drained.",
+    "pinning.rebalance_max_moves": "Most allocation moves one rebalancing pass makes.",
+    "node": "The local IPFS (Kubo) and IPFS-Cluster daemons managed by `s3ipfs node`.",
+    "node.kubo_binary": "Path of the Kubo `ipfs` binary; empty means `ipfs` on PATH.",
+    "node.cluster_binary": "Path of `ipfs-cluster-service`; empty means the one on PATH.",
+    "node.kubo_repo": "Kubo repository directory; empty means <state_dir>/ipfs.",
+    "node.cluster_dir": "IPFS-Cluster configuration directory; empty means <state_dir>/cluster.",
 }
 
 HEADER = """\
