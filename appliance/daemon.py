@@ -45,8 +45,12 @@ from appliance.service.buckets import BucketService
 from appliance.service.identity import Credentials, Identity, load_or_create_root
 from appliance.service.multipart import MultipartService
 from appliance.service.objects import ObjectService
+from appliance.service.pin_batch import BatchRunner
+from appliance.service.pin_dynamic import AccessRecorder, DynamicSettings, HotColdPolicy
 from appliance.service.pin_orchestrator import OrchestratorSettings, PinAcknowledger, PinOrchestrator
 from appliance.service.pin_policy import PolicyBook
+from appliance.service.pin_rebalance import Rebalancer, RebalanceSettings
+from appliance.service.pin_reconcile import Reconciler
 from appliance.service.unpinner import Unpinner
 from appliance.state.lmdb_store import LmdbMetadataStore
 
@@ -181,6 +185,19 @@ def _orchestrator_settings(config: AppConfig) -> OrchestratorSettings:
 # ---- worker processes ---------------------------------------------------------------------------------------
 
 
+def _read_counter(recorder: AccessRecorder) -> Callable[[str], None]:
+    """The GET hook of the dynamic policy: counts in memory; flushes early when many CIDs are pending."""
+    early: set[asyncio.Task[int]] = set()
+
+    def on_read(cid: str) -> None:
+        if recorder.note(cid) and not early:
+            task = asyncio.get_running_loop().create_task(recorder.flush())
+            early.add(task)
+            task.add_done_callback(early.discard)
+
+    return on_read
+
+
 def _worker_main(
     index: int, config: AppConfig, creds: Credentials, sockets: list[socket.socket], ready: Queue[int]
 ) -> None:
@@ -204,11 +221,20 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
     content: ContentStore = kubo
     if config.cache.memory_bytes and config.cache.max_object_bytes:
         content = CachingContentStore(kubo, MemoryCache(config.cache.memory_bytes, config.cache.max_object_bytes))
+    recorder: AccessRecorder | None = None
+    flusher: asyncio.Task[None] | None = None
     try:
         ack = None
         if cluster is not None:
             ack = PinAcknowledger(cluster, _policies(config, store), timeout=config.pinning.ack_timeout_seconds)
-        objects = ObjectService(store, content, unpin_grace=config.objects.unpin_grace_seconds, acknowledger=ack)
+        on_read = None
+        if config.pinning.dynamic_enabled:
+            recorder = AccessRecorder(store, half_life=config.pinning.half_life_seconds)
+            on_read = _read_counter(recorder)
+            flusher = asyncio.create_task(recorder.run_forever(stop, config.pinning.access_flush_seconds))
+        objects = ObjectService(
+            store, content, unpin_grace=config.objects.unpin_grace_seconds, acknowledger=ack, on_read=on_read
+        )
         services = S3Services(
             objects=objects,
             multipart=MultipartService(
@@ -234,6 +260,10 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
         await serve(app, hc, shutdown_trigger=stop.wait)
         log.info("worker %d stopped serving", index)
     finally:
+        if flusher is not None:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(flusher, timeout=5.0)  # writes the last counts
         if cluster is not None:
             await cluster.aclose()
         await kubo.aclose()
@@ -372,8 +402,14 @@ async def _serve_admin(app: Quart, sockets: list[socket.socket], stop: asyncio.E
     await serve(app, hc, shutdown_trigger=stop.wait)
 
 
-async def _every(interval: float, job: Callable[[], Awaitable[object]], stop: asyncio.Event) -> None:
-    """Run `job` now and then every `interval` seconds until `stop`; a failing run is logged, never fatal."""
+async def _every(
+    interval: float, job: Callable[[], Awaitable[object]], stop: asyncio.Event, *, first_delay: float = 0.0
+) -> None:
+    """Run `job` after `first_delay`, then every `interval` seconds until `stop`; a failing run is logged,
+    never fatal."""
+    if first_delay > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=first_delay)
     while not stop.is_set():
         try:
             await job()
@@ -381,6 +417,103 @@ async def _every(interval: float, job: Callable[[], Awaitable[object]], stop: as
             log.exception("periodic job failed; will retry")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+@dataclass
+class _PinJobs:
+    """The pin jobs over many CIDs, run once per appliance in the main process (and on demand by the admin API)."""
+
+    reconciler: Reconciler
+    dynamic: HotColdPolicy
+    batches: BatchRunner
+    rebalancer: Rebalancer | None  # a cluster only
+
+    @classmethod
+    def build(
+        cls,
+        config: AppConfig,
+        store: LmdbMetadataStore,
+        pinner: Pinner,
+        policies: PolicyBook,
+        orchestrator: PinOrchestrator,
+    ) -> _PinJobs:
+        pinning = config.pinning
+
+        def changed(count: int) -> None:
+            orchestrator.replication_changes_total += count
+            orchestrator.wake()
+
+        dynamic = HotColdPolicy(
+            store,
+            DynamicSettings(
+                half_life=pinning.half_life_seconds,
+                hot_threshold=pinning.hot_threshold,
+                cold_threshold=pinning.cold_threshold,
+                hot_extra=pinning.hot_extra_replicas,
+                min_dwell=pinning.min_dwell_seconds,
+                max_changes=pinning.max_changes_per_pass,
+            ),
+            on_change=changed,
+        )
+        rebalancer = None
+        if pinner.kind == "cluster":
+            rebalancer = Rebalancer(
+                pinner,
+                RebalanceSettings(
+                    min_free=pinning.rebalance_min_free_bytes,
+                    overload_factor=pinning.rebalance_overload_factor,
+                    max_moves=pinning.rebalance_max_moves,
+                    move_timeout=pinning.pin_timeout_seconds,
+                    poll=pinning.status_poll_seconds,
+                ),
+                on_change=changed,
+            )
+        return cls(
+            reconciler=Reconciler(
+                store, pinner, orphan_grace=pinning.orphan_grace_seconds, on_queued=orchestrator.wake
+            ),
+            dynamic=dynamic,
+            batches=BatchRunner(store, pinner, policies, on_queued=changed),
+            rebalancer=rebalancer,
+        )
+
+    def periodic(self, config: AppConfig, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+        """The tasks that run the jobs on their intervals: reconcile always, the others when enabled."""
+        pinning = config.pinning
+        # The first reconcile runs a minute after start (not at once: a restart should not hit the cluster with a
+        # full pinset listing while it is itself still starting), then every interval.
+        out = [
+            asyncio.create_task(
+                _every(
+                    pinning.reconcile_interval_seconds,
+                    self.reconciler.run,
+                    stop,
+                    first_delay=min(60.0, pinning.reconcile_interval_seconds),
+                ),
+                name="reconcile",
+            )
+        ]
+        if pinning.dynamic_enabled:
+            out.append(
+                asyncio.create_task(
+                    _every(pinning.dynamic_interval_seconds, self.dynamic.run_once, stop, first_delay=5.0),
+                    name="dynamic-replication",
+                )
+            )
+        rebalancer = self.rebalancer
+        if pinning.rebalance_enabled and rebalancer is not None:
+            out.append(
+                asyncio.create_task(
+                    _every(
+                        pinning.rebalance_interval_seconds,
+                        rebalancer.run,
+                        stop,
+                        first_delay=pinning.rebalance_interval_seconds,
+                    ),
+                    name="rebalance",
+                )
+            )
+        return out
 
 
 async def _main(
@@ -398,11 +531,13 @@ async def _main(
     workers = _Workers(config, creds, s3_sockets)
     tasks: list[asyncio.Task[None]] = []
     failed: list[str] = []
+    jobs: _PinJobs | None = None
     try:
         unpinner = Unpinner(store, kubo, interval=config.objects.unpin_interval_seconds, replica=cluster)
         objects = ObjectService(store, kubo, unpin_grace=config.objects.unpin_grace_seconds)
         policies = _policies(config, store)
         orchestrator = PinOrchestrator(store, pinner, policies, _orchestrator_settings(config))
+        jobs = _PinJobs.build(config, store, pinner, policies, orchestrator)
         admin_app = create_admin_app(
             AdminState(
                 objects=objects,
@@ -413,6 +548,10 @@ async def _main(
                 pinner=pinner,
                 policies=policies,
                 orchestrator=orchestrator,
+                reconciler=jobs.reconciler,
+                rebalancer=jobs.rebalancer,
+                dynamic=jobs.dynamic,
+                batches=jobs.batches,
             )
         )
         admin_up = asyncio.Event()
@@ -427,6 +566,7 @@ async def _main(
         tasks.append(asyncio.create_task(_serve_admin(admin_app, admin_sockets, admin_stop), name="admin"))
         tasks.append(asyncio.create_task(unpinner.run_forever(stop), name="unpinner"))
         tasks.append(asyncio.create_task(orchestrator.run_forever(stop), name="pin-outbox"))
+        tasks.extend(jobs.periodic(config, stop))
         multipart = MultipartService(store, kubo, unpin_grace=config.objects.unpin_grace_seconds)
         tasks.append(
             asyncio.create_task(
@@ -485,6 +625,8 @@ async def _main(
         await asyncio.gather(*tasks, return_exceptions=True)
         if any(p.is_alive() for p in workers.procs.values()):
             await workers.stop(0.0)
+        if jobs is not None:
+            await jobs.batches.aclose()
         await pinner.aclose()
         await kubo.aclose()
         store.close()

@@ -76,12 +76,14 @@ class ObjectService:
         unpin_grace: float,
         clock: Callable[[], float] = time.time,
         acknowledger: PinAcknowledger | None = None,
+        on_read: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
         self._content = content
         self._grace = unpin_grace
         self._clock = clock
         self._ack = acknowledger
+        self._on_read = on_read  # counts reads per CID for the dynamic replication policy
 
     async def require_bucket(self, bucket: str) -> None:
         """Raise NoSuchBucket unless the bucket exists."""
@@ -238,6 +240,8 @@ class ObjectService:
         if length is None:
             # Known size: saves the node a stat call per GET.
             length = meta.size - offset
+        if self._on_read is not None:
+            self._on_read(meta.cid)
         return self._content.cat(meta.cid, offset, length)
 
     async def delete_object(self, bucket: str, key: str) -> ObjectMeta | None:

@@ -12,13 +12,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from quart import Quart, Response
 
+from appliance.api.admin.pin_ops import register_pin_op_routes
 from appliance.api.admin.pins import register_pin_routes
 from appliance.components import ContentStore, MetadataStore, Pinner
 from appliance.errors import S3IpfsError
 from appliance.ipfsconn.kubo import normalise_cid
 from appliance.service.objects import ObjectService
+from appliance.service.pin_batch import BatchRunner
+from appliance.service.pin_dynamic import HotColdPolicy
 from appliance.service.pin_orchestrator import PinOrchestrator
 from appliance.service.pin_policy import PolicyBook
+from appliance.service.pin_rebalance import Rebalancer
+from appliance.service.pin_reconcile import Reconciler
 from appliance.service.unpinner import Unpinner
 
 __all__ = ["AdminState", "create_admin_app"]
@@ -41,6 +46,11 @@ class AdminState:
     pinner: Pinner | None = None
     policies: PolicyBook | None = None
     orchestrator: PinOrchestrator | None = None
+    # Jobs over many CIDs (routes in pin_ops.py); each optional.
+    reconciler: Reconciler | None = None
+    rebalancer: Rebalancer | None = None
+    dynamic: HotColdPolicy | None = None
+    batches: BatchRunner | None = None
 
 
 class _Collector:
@@ -109,6 +119,13 @@ def create_admin_app(state: AdminState) -> Quart:
     if state.pinner is not None and state.policies is not None and state.orchestrator is not None:
         registry.register(state.orchestrator.duration)
         register_pin_routes(app, state.store, state.pinner, state.policies, state.orchestrator)
+        register_pin_op_routes(
+            app,
+            reconciler=state.reconciler,
+            rebalancer=state.rebalancer,
+            dynamic=state.dynamic,
+            batches=state.batches,
+        )
 
     @app.get("/health")
     async def health() -> tuple[_JSON, int]:
