@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from appliance.cli import config_check, credentials, node, serve
+from appliance.cli import config_check, credentials, node, pins, serve
 from appliance.errors import S3IpfsError
 
 __all__ = ["build_parser", "entry", "main"]
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_check.add_parser(commands)
     credentials.add_parser(commands)
     node.add_parser(commands)
+    pins.add_parser(commands)
     return parser
 
 
