@@ -179,6 +179,7 @@ def _orchestrator_settings(config: AppConfig) -> OrchestratorSettings:
         retry_max=pinning.retry_max_seconds,
         poll=pinning.status_poll_seconds,
         pin_timeout=pinning.pin_timeout_seconds,
+        extra_limit=pinning.max_replication,
     )
 
 
