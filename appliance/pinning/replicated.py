@@ -2,7 +2,8 @@
 
 The cluster allocates and replicates; this adapter only turns a bucket's ReplicationPolicy into the pin request:
 explicit peers become `user-allocations`, allocation tags (site/rack/region) are resolved to the peers whose
-`tag:<name>` metric matches, and the cluster's statuses become PinReports.
+`tag:<name>` metric matches, and the cluster's statuses become PinReports. The same tag metrics give each peer
+its tags in `peers()`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-from appliance.errors import BackendError
+from appliance.errors import BackendError, ConfigError
 from appliance.model import PeerInfo, PinReport, ReplicationPolicy
 from appliance.pinning.cluster import ClusterClient, PinStatus
 
-__all__ = ["ClusterPinner", "report_of"]
+__all__ = ["DEFAULT_TAG_NAMES", "ClusterPinner", "report_of"]
 
 _TAG_TTL = 30.0  # seconds a resolved tag → peers map is reused (the cluster's informer TTL)
+#: Tags `peers()` always reads: `group` is the balanced allocator's default partition and node setup sets it.
+DEFAULT_TAG_NAMES = ("group",)
 
 
 def report_of(status: PinStatus) -> PinReport:
@@ -47,9 +50,18 @@ class ClusterPinner:
 
     kind = "cluster"
 
-    def __init__(self, client: ClusterClient, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        client: ClusterClient,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        tag_names: Sequence[str] = DEFAULT_TAG_NAMES,
+    ) -> None:
+        if any(not name or not name.isprintable() or "/" in name for name in tag_names):
+            raise ConfigError("cluster tag names must be non-empty printable names without '/'")
         self._client = client
         self._clock = clock
+        self._tag_names = tuple(tag_names)
         self._tags: dict[str, tuple[float, dict[str, str]]] = {}
 
     async def _tag_values(self, tag: str) -> dict[str, str]:
@@ -100,12 +112,27 @@ class ClusterPinner:
         for status in await self._client.statuses():
             yield report_of(status)
 
+    async def _peer_tags(self) -> dict[str, list[tuple[str, str]]]:
+        """peer → its (tag, value) pairs, from one `tag:<name>` metric call per tag name (the configured names
+        and those bucket policies asked for; cached like placement's). A tag the cluster does not report, or
+        answers malformed, is left out."""
+        tags: dict[str, list[tuple[str, str]]] = {}
+        for tag in sorted({*self._tag_names, *self._tags}):
+            try:
+                values = await self._tag_values(tag)
+            except BackendError:
+                continue
+            for peer, value in values.items():
+                tags.setdefault(peer, []).append((tag, value))
+        return tags
+
     async def peers(self) -> Sequence[PeerInfo]:
         found = await self._client.peers()
         try:
             free = _metric_values(await self._client.metrics("freespace"))
         except BackendError:
             free = {}
+        tags = await self._peer_tags()
         peers: list[PeerInfo] = []
         for item in found:
             peer_id = item.get("id")
@@ -120,6 +147,7 @@ class ClusterPinner:
                     addresses=tuple(str(a) for a in addresses) if isinstance(addresses, list) else (),
                     error=str(item.get("error") or ""),
                     freespace=int(space) if space.isdigit() else None,
+                    tags=tuple(tags.get(peer_id, ())),
                 )
             )
         return peers

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from appliance.components import MetadataStore
-from appliance.errors import InvalidArgument
+from appliance.errors import BackendError, InvalidArgument
 from appliance.model import ReplicationPolicy
 
 __all__ = ["CONFIG_NAME", "PolicyBook", "parse_policy", "policy_document"]
@@ -70,6 +70,19 @@ def parse_policy(data: Any, defaults: ReplicationPolicy) -> ReplicationPolicy:
     return ReplicationPolicy(low, high, str(ack), allocations, pairs)
 
 
+def _stored_policy(bucket: str, text: str, defaults: ReplicationPolicy) -> ReplicationPolicy:
+    """The policy stored for `bucket`. `put` only stores valid documents, so one that does not parse is a damaged
+    metadata row: BackendError (not the client's InvalidArgument), naming the bucket and the way out."""
+    try:
+        return parse_policy(json.loads(text), defaults)
+    except (ValueError, RecursionError, InvalidArgument) as exc:  # JSONDecodeError is a ValueError
+        reason = exc.message if isinstance(exc, InvalidArgument) else "not valid JSON"
+        raise BackendError(
+            f"the stored replication policy of bucket {bucket[:80]!r} is corrupt ({reason}); "
+            "set it again (s3ipfs pins policy set) or clear it (s3ipfs pins policy clear)"
+        ) from exc
+
+
 def policy_document(policy: ReplicationPolicy) -> dict[str, Any]:
     """The JSON document of a policy (the admin API's shape)."""
     return {
@@ -102,7 +115,7 @@ class PolicyBook:
         if cached is not None and self._clock() - cached[0] < _CACHE_TTL:
             return cached[1], cached[2]
         text = await asyncio.to_thread(self._store.get_bucket_config, bucket, CONFIG_NAME)
-        found = (self.defaults, False) if text is None else (parse_policy(json.loads(text), self.defaults), True)
+        found = (self.defaults, False) if text is None else (_stored_policy(bucket, text, self.defaults), True)
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[bucket] = (self._clock(), *found)

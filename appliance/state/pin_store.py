@@ -13,13 +13,20 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from appliance.model import PIN_STATES, PinJob, PinRecord
-from appliance.state import keys, pins
+from appliance.state import codec, keys, pins
 from appliance.state.store_base import StoreBase
 from appliance.state.store_base import guarded as _guarded
 
 __all__ = ["PinMethods"]
 
 _ACCESS_PRUNE = 1e-3  # a decayed score below this is dropped
+
+
+def _satisfied_by(job: PinJob, record: PinRecord) -> bool:
+    """Whether the pin `record` reports (made with the bucket policy of its name, no extra replicas) is what `job`
+    would pin: the same bucket's policy and the same extra replicas, whatever the job's phase."""
+    bucket, _, _ = record.name.partition("/")  # bucket names hold no "/"
+    return job.bucket == bucket and job.extra == record.extra
 
 
 class PinMethods(StoreBase):
@@ -104,12 +111,19 @@ class PinMethods(StoreBase):
     @_guarded
     def mark_pinned(self, record: PinRecord) -> bool:
         """Store a `pinned` status learnt outside the outbox (a PUT acknowledged by the cluster); False if no object
-        references the CID any more."""
+        references the CID any more. The CID's job is finished with it (completions + 1) when that pin is all the
+        job would make: same bucket policy (the bucket of `record.name`), same extra replicas. A job asking for
+        something else (another bucket's policy, a dynamic boost) stays queued."""
         with self._env.begin(write=True) as txn:
             if self._refcount(txn, record.cid) == 0:
                 return False
             old = pins.load_record(txn, self._dbs, record.cid)
             done = 0 if old is None else old.completions
+            job = pins.load_job(txn, self._dbs, record.cid)
+            if job is not None and _satisfied_by(job, record):
+                # Removing the job makes a claim of it in flight fail its seq check: it cannot complete twice.
+                pins.remove_job(txn, self._dbs, record.cid)
+                done += 1
             pins.put_record(txn, self._dbs, dataclasses.replace(record, completions=done))
             return True
 
@@ -196,17 +210,19 @@ class PinMethods(StoreBase):
         return found
 
     def _first_object(self, txn: Any, cid: str) -> tuple[str, str] | None:
-        """(bucket, key) of an object or version referencing `cid`; None if only parts (or nothing) do."""
+        """(bucket, key) of an object referencing `cid`, else of a noncurrent version of one (read from its
+        version row: the pin status may name a key that no longer references the CID); None if only parts, or
+        nothing, do."""
         cursor = txn.cursor(db=self._dbs.cid_refs)
         if not cursor.set_key(cid.encode("utf-8")):
             return None
-        versioned = False
+        version_keys: list[bytes] = []
         for raw_ref in cursor.iternext_dup():
             ref = bytes(raw_ref)
             if ref.startswith(keys.PART_REF_MARK):
                 continue
             if ref.startswith(keys.VERSION_REF_MARK):
-                versioned = True
+                version_keys.append(ref[len(keys.VERSION_REF_MARK) :])
                 continue
             if ref.startswith(keys.LONG_REF_MARK):
                 oid = txn.get(ref[1:], db=self._dbs.long_names)
@@ -214,11 +230,11 @@ class PinMethods(StoreBase):
                     continue
                 return keys.split_object_id(bytes(oid))
             return keys.split_object_id(ref)
-        if versioned:
-            record = pins.load_record(txn, self._dbs, cid)
-            name = record.name if record is not None else ""
-            bucket, _, key = name.partition("/")
-            return bucket, key
+        for vkey in version_keys:
+            raw = txn.get(vkey, db=self._dbs.versions)
+            if raw is not None:  # a reference left behind by its version row names nothing
+                meta = codec.decode_version(raw)
+                return meta.bucket, meta.key
         return None
 
     # Access statistics (the dynamic replication policy)

@@ -1,5 +1,5 @@
 """The pinners: ClusterPinner through ClusterClient on httpx.MockTransport (placement by peers or tags, the pin
-request, reports, peers with free space) and LocalPinner on a fake node."""
+request, reports, peers with free space and tags) and LocalPinner on a fake node."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from appliance.errors import BackendError
+from appliance.errors import BackendError, ConfigError
 from appliance.model import PeerInfo, PinReport, ReplicationPolicy
 from appliance.pinning.cluster import ClusterClient, PinStatus
 from appliance.pinning.local import LOCAL_PEER, LocalPinner
@@ -71,9 +71,9 @@ class Clock:
         return self.now
 
 
-def pinner_of(cluster: FakeCluster, clock: Clock | None = None) -> ClusterPinner:
+def pinner_of(cluster: FakeCluster, clock: Clock | None = None, **options: Any) -> ClusterPinner:
     client = ClusterClient(["http://cluster.example:9094"], transport=httpx.MockTransport(cluster.handle))
-    return ClusterPinner(client, clock=clock or Clock())
+    return ClusterPinner(client, clock=clock or Clock(), **options)
 
 
 def metric(peer: Any, value: Any, valid: bool = True) -> dict[str, Any]:
@@ -179,6 +179,64 @@ async def test_peers_with_free_space() -> None:
     del cluster.metrics["freespace"]  # the metric is optional
     assert [p.freespace for p in await pinner.peers()] == [None, None]
     await pinner.aclose()
+
+
+def metric_paths(cluster: FakeCluster) -> list[str]:
+    return [r.url.path for r in cluster.requests if r.url.path.startswith("/monitor/metrics/tag:")]
+
+
+async def test_peers_with_tags_one_call_per_tag_name() -> None:
+    cluster = FakeCluster()
+    cluster.metrics["tag:group"] = [metric(P1, "default"), metric(P2, "default"), metric(P3, "default")]
+    cluster.metrics["tag:site"] = [metric(P2, "lyon"), metric(P1, "paris")]
+    clock = Clock()
+    pinner = pinner_of(cluster, clock, tag_names=("site", "group"))
+    found = await pinner.peers()
+    assert [(p.peer_id, p.tags) for p in found] == [
+        (P1, (("group", "default"), ("site", "paris"))),
+        (P2, (("group", "default"), ("site", "lyon"))),
+    ]
+    assert metric_paths(cluster) == ["/monitor/metrics/tag:group", "/monitor/metrics/tag:site"]
+    await pinner.peers()
+    assert len(metric_paths(cluster)) == 2  # reused within the informer TTL, as placement does
+    clock.now += 31.0
+    await pinner.peers()
+    assert len(metric_paths(cluster)) == 4
+    await pinner.aclose()
+
+
+async def test_peers_show_the_tags_bucket_policies_resolved() -> None:
+    cluster = FakeCluster()
+    cluster.metrics["tag:rack"] = [metric(P1, "r1")]
+    pinner = pinner_of(cluster, tag_names=())
+    assert [p.tags for p in await pinner.peers()] == [(), ()]
+    assert await pinner.placement(ReplicationPolicy(1, 1, tags=(("rack", "r1"),))) == (P1,)
+    assert [p.tags for p in await pinner.peers()] == [(("rack", "r1"),), ()]
+    assert metric_paths(cluster) == ["/monitor/metrics/tag:rack"]  # placement's lookup is reused
+    await pinner.aclose()
+
+
+async def test_peers_tolerate_malformed_and_missing_tag_metrics() -> None:
+    cluster = FakeCluster()
+    cluster.metrics["tag:group"] = [
+        metric(P1, "default"),
+        metric(P2, 7),  # not a string
+        metric(None, "x"),  # no peer
+        metric(P2, "stale", valid=False),
+        {"name": "tag:group"},
+    ]
+    cluster.metrics["tag:site"] = [{"peer": P2, "value": "lyon"}, "garbage"]  # not a list of objects: skipped
+    pinner = pinner_of(cluster, tag_names=("group", "rack", "site"))  # rack: no such metric (HTTP 500)
+    found = await pinner.peers()
+    assert [(p.peer_id, p.tags) for p in found] == [(P1, (("group", "default"),)), (P2, ())]
+    assert len(metric_paths(cluster)) == 3
+    await pinner.aclose()
+
+
+def test_tag_names_are_validated() -> None:
+    for bad in ("", "a/b", "a\nb"):
+        with pytest.raises(ConfigError, match="tag names"):
+            pinner_of(FakeCluster(), tag_names=(bad,))
 
 
 class FakeNode:

@@ -1,5 +1,6 @@
 """Replication policies: every malformed document is InvalidArgument with a clear message, documents round-trip,
-PolicyBook stores them as bucket config and caches them for 2 s."""
+PolicyBook stores them as bucket config and caches them for 2 s; a corrupt stored policy is a BackendError naming
+the bucket, and the orchestrator survives it."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from typing import Any
 
 import pytest
 
-from appliance.errors import InvalidArgument, NoSuchBucket
+from appliance.errors import BackendError, InvalidArgument, NoSuchBucket
 from appliance.model import ReplicationPolicy
+from appliance.service.pin_orchestrator import OrchestratorSettings, PinOrchestrator
 from appliance.service.pin_policy import CONFIG_NAME, PolicyBook, parse_policy, policy_document
 from appliance.state import LmdbMetadataStore
-from tests.unit.state.support import BUCKET, make_bucket
+from tests.unit.service.test_pin_orchestrator import FakePinner
+from tests.unit.state.support import BUCKET, GRACE, make_bucket, make_meta
 
 DEFAULTS = ReplicationPolicy(2, 3)
 
@@ -149,3 +152,47 @@ async def test_policy_book_caches_for_two_seconds(store: LmdbMetadataStore) -> N
     assert await book.get(BUCKET) == DEFAULTS  # still cached
     clock.now += 0.2
     assert await book.get(BUCKET) == ReplicationPolicy(1, 3)
+
+
+@pytest.mark.parametrize(
+    ("stored", "reason"),
+    [
+        ("{not json", "not valid JSON"),
+        ("", "not valid JSON"),
+        ("[" * 100_000, "not valid JSON"),  # nesting too deep for the decoder
+        ('"Enabled"', "is a JSON object"),
+        ('{"ack": "quorum"}', "ack must be 'local' or 'cluster'"),
+        ('{"replication_min": 5, "replication_max": 2}', "replication_min is larger"),
+    ],
+)
+async def test_a_corrupt_stored_policy_is_a_backend_error(store: LmdbMetadataStore, stored: str, reason: str) -> None:
+    store.put_bucket_config(BUCKET, CONFIG_NAME, stored)
+    book = PolicyBook(store, DEFAULTS, clock=Clock())
+    with pytest.raises(BackendError) as caught:
+        await book.lookup(BUCKET)
+    assert f"the stored replication policy of bucket {BUCKET!r} is corrupt" in caught.value.message
+    assert reason in caught.value.message and "s3ipfs pins policy clear" in caught.value.message
+    with pytest.raises(BackendError):
+        await book.get(BUCKET)  # not cached as the defaults
+    await book.clear(BUCKET)  # the way out works without reading the damaged row
+    assert await book.lookup(BUCKET) == (DEFAULTS, False)
+
+
+async def test_the_orchestrator_survives_a_corrupt_policy(tmp_path: Path) -> None:
+    outbox = LmdbMetadataStore(tmp_path / "outbox", map_size=1 << 26, pin_outbox=True)
+    try:
+        outbox.create_bucket(make_bucket())
+        outbox.put_object(make_meta("k", "cid-a"), unpin_grace=GRACE, now=1000.0)
+        outbox.put_bucket_config(BUCKET, CONFIG_NAME, "{not json")
+        clock = Clock()
+        orchestrator = PinOrchestrator(
+            outbox, FakePinner(), PolicyBook(outbox, DEFAULTS, clock=clock), OrchestratorSettings(), clock=clock
+        )
+        assert await orchestrator.run_once() == 1
+        # The job's outcome is recorded (not left in flight until its lease runs out, as a bare ValueError did).
+        record = outbox.pin_status("cid-a")
+        assert record is not None and record.state in ("pinned", "error")
+        job = outbox.pin_job("cid-a")
+        assert job is None or job.state == "queued"
+    finally:
+        outbox.close()

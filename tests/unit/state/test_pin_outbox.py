@@ -1,5 +1,6 @@
 """The pin outbox in the metadata store: one durable job per CID, leases, seq-guarded finishes, exactly-once drains
-(across a close and a real kill -9), status listings, access statistics and malformed rows."""
+(across a close and a real kill -9), pins acknowledged by the cluster (mark_pinned), the names of version-only
+CIDs, status listings, access statistics and malformed rows."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from appliance.errors import BackendError
 from appliance.model import PartMeta, PinJob, PinRecord, UploadMeta
 from appliance.state import LmdbMetadataStore
 from tests.unit.state.support import BUCKET, GRACE, make_bucket, make_meta
+
+OTHER = "other-bkt"
 
 LEASE = 30.0
 
@@ -255,6 +258,111 @@ def test_reschedule_moves_the_due_index(outbox: LmdbMetadataStore) -> None:
     assert again.phase == "verify" and again.attempts == 1
 
 
+# A pin acknowledged by the cluster (ack: cluster) finishes the job its pin satisfies
+
+
+def acked(cid: str, name: str = f"{BUCKET}/k", extra: int = 0) -> PinRecord:
+    """The status confirm_replication records: pinned with the bucket's policy, no extra replicas."""
+    return PinRecord(
+        cid=cid, state="pinned", name=name, peers=(("p1", "pinned", ""),), updated=150.0, replication_min=1, extra=extra
+    )
+
+
+def test_mark_pinned_finishes_the_job_of_the_put(outbox: LmdbMetadataStore) -> None:
+    put(outbox, "k", "cid-a")
+    assert outbox.mark_pinned(acked("cid-a"))
+    assert outbox.pin_job("cid-a") is None and outbox.pin_outbox_depth() == 0
+    assert outbox.claim_pin_jobs(1e9, 10, lease=LEASE) == []  # nothing left for the orchestrator to redo
+    assert outbox.pin_status("cid-a") == dataclasses.replace(acked("cid-a"), completions=1)
+    assert outbox.mark_pinned(acked("cid-a"))  # a second acknowledgement completes nothing more
+    record = outbox.pin_status("cid-a")
+    assert record is not None and record.completions == 1
+
+
+def test_mark_pinned_finishes_a_job_in_any_phase(outbox: LmdbMetadataStore) -> None:
+    put(outbox, "k", "cid-a")
+    (job,) = outbox.claim_pin_jobs(100.0, 1, lease=LEASE)
+    verifying = dataclasses.replace(job, phase="verify", attempts=2, due=120.0)
+    assert outbox.reschedule_pin_job(verifying, dataclasses.replace(pinned(job), state="error"))
+    assert outbox.mark_pinned(acked("cid-a"))
+    assert outbox.pin_job("cid-a") is None
+    record = outbox.pin_status("cid-a")
+    assert record is not None and record.state == "pinned" and record.completions == 1
+
+
+def test_mark_pinned_and_a_claim_in_flight_complete_once(outbox: LmdbMetadataStore) -> None:
+    put(outbox, "k", "cid-a")
+    (claimed,) = outbox.claim_pin_jobs(100.0, 1, lease=LEASE)
+    assert outbox.mark_pinned(acked("cid-a"))
+    # The orchestrator's claim lost its job: its finish and its reschedule write nothing.
+    assert not outbox.finish_pin_job(claimed, pinned(claimed))
+    assert not outbox.reschedule_pin_job(dataclasses.replace(claimed, due=999.0), pinned(claimed))
+    record = outbox.pin_status("cid-a")
+    assert record is not None and record.completions == 1 and record.updated == 150.0
+    assert outbox.pin_job("cid-a") is None
+
+
+def test_mark_pinned_after_the_orchestrator_finished_completes_nothing_more(outbox: LmdbMetadataStore) -> None:
+    put(outbox, "k", "cid-a")
+    finish_all(outbox, 100.0)
+    assert outbox.mark_pinned(acked("cid-a"))
+    record = outbox.pin_status("cid-a")
+    assert record is not None and record.state == "pinned" and record.completions == 1
+
+
+def test_mark_pinned_keeps_a_job_asking_for_more_replicas(outbox: LmdbMetadataStore) -> None:
+    put(outbox, "k", "cid-a")
+    assert outbox.queue_pins(["cid-a"], now=110.0, extra=2) == 1  # the dynamic policy boosted it
+    boosted = outbox.pin_job("cid-a")
+    assert outbox.mark_pinned(acked("cid-a"))
+    assert outbox.pin_job("cid-a") == boosted
+    record = outbox.pin_status("cid-a")
+    assert record is not None and record.state == "pinned" and record.completions == 0
+
+
+def test_mark_pinned_keeps_the_job_of_another_buckets_policy(outbox: LmdbMetadataStore) -> None:
+    outbox.create_bucket(make_bucket(OTHER))
+    put(outbox, "k", "cid-a")  # queued with the policy of BUCKET
+    outbox.put_object(make_meta("k2", "cid-a", bucket=OTHER), unpin_grace=GRACE, now=101.0)
+    job = outbox.pin_job("cid-a")
+    assert job is not None and job.bucket == BUCKET
+    assert outbox.mark_pinned(acked("cid-a", name=f"{OTHER}/k2"))  # the ack pinned it with OTHER's policy
+    assert outbox.pin_job("cid-a") == job
+    (claimed,) = outbox.claim_pin_jobs(200.0, 1, lease=LEASE)
+    assert outbox.finish_pin_job(claimed, pinned(claimed))
+    record = outbox.pin_status("cid-a")
+    assert record is not None and record.completions == 1
+
+
+def test_mark_pinned_of_an_unreferenced_cid_writes_nothing(outbox: LmdbMetadataStore) -> None:
+    put(outbox, "k", "cid-a")
+    outbox.delete_object(BUCKET, "k", unpin_grace=GRACE, now=110.0)
+    assert not outbox.mark_pinned(acked("cid-a"))
+    record = outbox.pin_status("cid-a")
+    assert record is not None and record.state == "unpinning" and record.completions == 0
+    assert outbox.unpin_queue_depth() == 1
+
+
+# The last reference going stamps the status with the caller's time
+
+
+def test_cancel_on_overwrite_is_stamped_with_the_callers_time(outbox: LmdbMetadataStore) -> None:
+    put(outbox, "k", "cid-a", now=100.0)
+    put(outbox, "k", "cid-b", now=101.0)
+    record = outbox.pin_status("cid-a")
+    assert record is not None and record.state == "unpinning" and record.updated == 101.0
+
+
+def test_cancel_of_a_replaced_null_version_is_stamped_with_the_callers_time(outbox: LmdbMetadataStore) -> None:
+    put(outbox, "k", "cid-a", now=100.0)  # before versioning: becomes the "null" version
+    outbox.put_bucket_config(BUCKET, "versioning", "Enabled")
+    put(outbox, "k", "cid-b", now=101.0)  # the null version is kept as noncurrent
+    outbox.put_bucket_config(BUCKET, "versioning", "Suspended")
+    put(outbox, "k", "cid-c", now=102.0)  # replaces the null version: cid-a loses its last reference
+    record = outbox.pin_status("cid-a")
+    assert record is not None and record.state == "unpinning" and record.updated == 102.0
+
+
 def drain(store: LmdbMetadataStore, now: float, batch: int) -> Counter[str]:
     finished: Counter[str] = Counter()
     while jobs := store.claim_pin_jobs(now, batch, lease=LEASE):
@@ -417,6 +525,44 @@ def test_referenced_cids_names_a_version_only_cid(outbox: LmdbMetadataStore) -> 
     put(outbox, "k", "cid-old", now=100.0)
     put(outbox, "k", "cid-new", now=101.0)
     assert outbox.referenced_cids() == [("cid-new", BUCKET, "k"), ("cid-old", BUCKET, "k")]
+
+
+def test_a_version_only_cid_is_named_by_its_version_row(outbox: LmdbMetadataStore) -> None:
+    # The status keeps the name of the first key (BUCKET/a), which no longer references the CID.
+    outbox.create_bucket(make_bucket(OTHER))
+    outbox.put_bucket_config(OTHER, "versioning", "Enabled")
+    put(outbox, "a", "cid-x", now=100.0)
+    outbox.put_object(make_meta("b", "cid-x", bucket=OTHER), unpin_grace=GRACE, now=101.0)
+    outbox.put_object(make_meta("b", "cid-y", bucket=OTHER), unpin_grace=GRACE, now=102.0)
+    outbox.delete_object(BUCKET, "a", unpin_grace=GRACE, now=103.0)
+    record = outbox.pin_status("cid-x")
+    assert record is not None and record.name == f"{BUCKET}/a"
+    assert ("cid-x", OTHER, "b") in outbox.referenced_cids()
+    assert outbox.queue_pins(["cid-x"], now=200.0) == 1
+    job = outbox.pin_job("cid-x")
+    assert job is not None and (job.bucket, job.name) == (OTHER, f"{OTHER}/b")  # OTHER's policy applies
+
+
+def test_a_version_only_cid_without_a_status_is_named(outbox: LmdbMetadataStore) -> None:
+    outbox.put_bucket_config(BUCKET, "versioning", "Enabled")
+    put(outbox, "k", "cid-old", now=100.0)
+    put(outbox, "k", "cid-new", now=101.0)
+    with outbox._env.begin(write=True) as txn:  # a status lost (or never written, before schema 3)
+        txn.delete(b"cid-old", db=outbox._dbs.pin_status)
+    assert outbox.referenced_cids() == [("cid-new", BUCKET, "k"), ("cid-old", BUCKET, "k")]
+    assert outbox.queue_pins(["cid-old"], now=200.0) == 1
+    job = outbox.pin_job("cid-old")
+    assert job is not None and (job.bucket, job.name) == (BUCKET, f"{BUCKET}/k")
+
+
+def test_a_reference_to_a_missing_version_row_is_skipped(outbox: LmdbMetadataStore) -> None:
+    outbox.put_bucket_config(BUCKET, "versioning", "Enabled")
+    put(outbox, "k", "cid-old", now=100.0)
+    put(outbox, "k", "cid-new", now=101.0)
+    with outbox._env.begin(write=True) as txn:
+        txn.drop(outbox._dbs.versions, delete=False)  # the version rows went; their cid_refs entries stayed
+    assert outbox.referenced_cids() == [("cid-new", BUCKET, "k")]
+    assert outbox.queue_pins(["cid-old"], now=200.0) == 0
 
 
 # Access statistics
