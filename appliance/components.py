@@ -272,7 +272,8 @@ class MetadataStore(Protocol):
         ...
 
     def mark_pinned(self, record: PinRecord) -> bool:
-        """Store a pinned status learnt outside the outbox; False if nothing references the CID."""
+        """Store a pinned status learnt outside the outbox (a PUT acknowledged by the cluster); the CID's outbox job
+        is finished in the same transaction when that pin is all it would do. False if nothing references the CID."""
         ...
 
     def pin_statuses(self, *, state: str = "", after: str = "", limit: int = 1000) -> list[PinRecord]:

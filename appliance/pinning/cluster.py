@@ -588,6 +588,13 @@ class ClusterClient:
         params = [("local", "true")] if local else []
         return _parse_pin_status(await self._call("POST", f"/pins/{quote(cid, safe='')}/recover", params))
 
+    async def metric_names(self) -> list[str]:
+        """The names of the metrics the cluster's peers report (`GET /monitor/metrics`), e.g. `tag:site`."""
+        data = await self._call("GET", "/monitor/metrics")
+        if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+            raise BackendError("IPFS Cluster GET /monitor/metrics: expected a list of metric names")
+        return data
+
     async def metrics(self, name: str) -> list[dict[str, Any]]:
         """The latest `Metric` per peer for `name` (`ping`, `freespace`, `tag:<name>`…)."""
         data = await self._call("GET", f"/monitor/metrics/{quote(name, safe=':')}")

@@ -8,6 +8,7 @@ its tags in `peers()`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
@@ -117,7 +118,10 @@ class ClusterPinner:
         and those bucket policies asked for; cached like placement's). A tag the cluster does not report, or
         answers malformed, is left out."""
         tags: dict[str, list[tuple[str, str]]] = {}
-        for tag in sorted({*self._tag_names, *self._tags}):
+        names = {*self._tag_names, *self._tags}
+        with contextlib.suppress(BackendError):  # without the names list: the configured names only
+            names.update(n.removeprefix("tag:") for n in await self._client.metric_names() if n.startswith("tag:"))
+        for tag in sorted(name for name in names if name and name.isprintable() and "/" not in name):
             try:
                 values = await self._tag_values(tag)
             except BackendError:

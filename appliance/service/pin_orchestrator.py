@@ -22,7 +22,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Histogram
 
 from appliance.components import MetadataStore, Pinner
-from appliance.errors import BackendUnavailable, S3IpfsError
+from appliance.errors import BackendUnavailable, NoSuchBucket, S3IpfsError
 from appliance.model import PinJob, PinRecord, PinReport, ReplicationPolicy
 from appliance.service.pin_policy import PolicyBook
 
@@ -162,9 +162,13 @@ class PinOrchestrator:
         now = self._clock()
         try:
             policy = (await self._policies.get(job.bucket)).with_extra(job.extra, self._settings.extra_limit)
-        except S3IpfsError:
+        except NoSuchBucket:
             # The bucket is gone (its objects with it): the job is cancelled with the last reference.
             policy = self._policies.defaults.with_extra(job.extra, self._settings.extra_limit)
+        except S3IpfsError as exc:
+            # A policy that cannot be read (corrupt, metadata error): an error status, retried with backoff.
+            await self._failed(job, self._policies.defaults, None, f"replication policy: {exc.message}")
+            return
         if job.phase == "pin":
             job = dataclasses.replace(job, started=job.started or now)
             self.attempts_total += 1

@@ -146,7 +146,7 @@ class LmdbMetadataStore(UploadMethods, VersionMethods, PinMethods):
             if not mode:
                 previous = codec.remove_object(txn, self._dbs.objects, oid)
                 if previous is not None:
-                    self._drop_ref(txn, previous.cid, oid, due=due)
+                    self._drop_ref(txn, previous.cid, oid, due=due, now=now)
                 return previous
             if txn.get(keys.bucket_key(bucket), db=self._dbs.buckets) is None:
                 raise NoSuchBucket(f"The specified bucket does not exist: {bucket[:80]}")
@@ -154,9 +154,9 @@ class LmdbMetadataStore(UploadMethods, VersionMethods, PinMethods):
             if current is not None:
                 if not (mode == versions.SUSPENDED and current.shown_version == "null"):
                     self._archive(txn, oid, current)
-                self._drop_ref(txn, current.cid, oid, due=due)
+                self._drop_ref(txn, current.cid, oid, due=due, now=now)
             if mode == versions.SUSPENDED:
-                self._drop_null_versions(txn, oid, due=due)
+                self._drop_null_versions(txn, oid, due=due, now=now)
             marker = ObjectMeta(
                 bucket=bucket,
                 key=key,

@@ -141,21 +141,20 @@ class StoreBase:
             txn.put(ref[1:], oid, db=self._dbs.long_names)
         txn.put(cid.encode("utf-8"), ref, db=self._dbs.cid_refs)
 
-    def _drop_ref(self, txn: Any, cid: str, oid: bytes, *, due: float, now: float | None = None) -> None:
+    def _drop_ref(self, txn: Any, cid: str, oid: bytes, *, due: float, now: float) -> None:
         """Remove one reference; queue the CID's unpin at `due` if it was the last."""
         ref = keys.ref_value(oid)
         if ref.startswith(keys.LONG_REF_MARK):
             txn.delete(ref[1:], db=self._dbs.long_names)
         self._drop_ref_value(txn, cid, ref, due=due, now=now)
 
-    def _drop_ref_value(self, txn: Any, cid: str, ref: bytes, *, due: float, now: float | None = None) -> None:
+    def _drop_ref_value(self, txn: Any, cid: str, ref: bytes, *, due: float, now: float) -> None:
         """Remove one reference value; if it was the last, queue the unpin at `due` and mark the pin status
-        `unpinning` at `now`, the caller's time like every other write (the store clock only for callers that
-        do not pass it yet)."""
+        `unpinning` at `now`, the caller's time like every other write."""
         txn.delete(cid.encode("utf-8"), ref, db=self._dbs.cid_refs)
         if self._refcount(txn, cid) == 0:
             codec.set_job(txn, self._dbs, cid, UnpinJob("queued", due))
-            pins.cancel(txn, self._dbs, cid, now=self._clock() if now is None else now)
+            pins.cancel(txn, self._dbs, cid, now=now)
 
     def _take_unpin(self, txn: Any, cid: str) -> bool:
         """Cancel the unpin job of a CID a row now references; True if it was already in flight."""
@@ -217,12 +216,12 @@ class StoreBase:
         txn.put(vkey, codec.encode_version(archived), db=self._dbs.versions)
         txn.put(archived.cid.encode("utf-8"), keys.version_ref(vkey), db=self._dbs.cid_refs)
 
-    def _drop_version(self, txn: Any, vkey: bytes, meta: ObjectMeta, *, due: float, now: float | None = None) -> None:
+    def _drop_version(self, txn: Any, vkey: bytes, meta: ObjectMeta, *, due: float, now: float) -> None:
         txn.delete(vkey, db=self._dbs.versions)
         if not meta.delete_marker:
             self._drop_ref_value(txn, meta.cid, keys.version_ref(vkey), due=due, now=now)
 
-    def _drop_null_versions(self, txn: Any, oid: bytes, *, due: float, now: float | None = None) -> None:
+    def _drop_null_versions(self, txn: Any, oid: bytes, *, due: float, now: float) -> None:
         for vkey, meta in list(versions.iter_versions(txn, self._dbs, oid)):
             if meta.shown_version == "null":
                 self._drop_version(txn, vkey, meta, due=due, now=now)

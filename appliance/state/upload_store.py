@@ -40,7 +40,7 @@ class UploadMethods(StoreBase):
             old = txn.get(key, db=self._dbs.parts)
             if old is not None:
                 previous = codec.decode_part(part.part_number, old)
-                self._drop_ref_value(txn, previous.cid, ref, due=now + unpin_grace)
+                self._drop_ref_value(txn, previous.cid, ref, due=now + unpin_grace, now=now)
             txn.put(key, codec.encode_part(part), db=self._dbs.parts)
             txn.put(part.cid.encode("utf-8"), ref, db=self._dbs.cid_refs)
             repin = self._take_unpin(txn, part.cid)
@@ -96,7 +96,9 @@ class UploadMethods(StoreBase):
                 raise NoSuchBucket(f"The specified bucket does not exist: {meta.bucket[:80]}")
             outcome = self._write_current(txn, meta, unpin_grace=unpin_grace, now=now)
             for part in uploads.delete_upload_rows(txn, self._dbs, upload):
-                self._drop_ref_value(txn, part.cid, keys.part_ref(upload_id, part.part_number), due=now + unpin_grace)
+                self._drop_ref_value(
+                    txn, part.cid, keys.part_ref(upload_id, part.part_number), due=now + unpin_grace, now=now
+                )
             return outcome
 
     @_guarded
@@ -106,5 +108,7 @@ class UploadMethods(StoreBase):
             if upload is None:
                 raise NoSuchUpload()
             for part in uploads.delete_upload_rows(txn, self._dbs, upload):
-                self._drop_ref_value(txn, part.cid, keys.part_ref(upload_id, part.part_number), due=now + unpin_grace)
+                self._drop_ref_value(
+                    txn, part.cid, keys.part_ref(upload_id, part.part_number), due=now + unpin_grace, now=now
+                )
             return upload

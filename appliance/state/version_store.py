@@ -50,14 +50,14 @@ class VersionMethods(StoreBase):
             current = codec.load_object(txn, self._dbs.objects, oid)
             if current is not None and current.shown_version == version_id:
                 codec.remove_object(txn, self._dbs.objects, oid)
-                self._drop_ref(txn, current.cid, oid, due=due)
+                self._drop_ref(txn, current.cid, oid, due=due, now=now)
                 removed = current
             else:
                 found = versions.find_version(txn, self._dbs, oid, version_id)
                 if found is None:
                     return None
                 vkey, removed = found
-                self._drop_version(txn, vkey, removed, due=due)
+                self._drop_version(txn, vkey, removed, due=due, now=now)
             if codec.load_object(txn, self._dbs.objects, oid) is None:
                 newest = next(versions.iter_versions(txn, self._dbs, oid), None)
                 if newest is not None and not newest[1].delete_marker:

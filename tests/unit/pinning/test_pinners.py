@@ -26,10 +26,15 @@ class FakeCluster:
         self.requests: list[httpx.Request] = []
         self.metrics: dict[str, list[dict[str, Any]]] = {}
         self.peer_status = {P1: "pinned", P2: "pinning"}
+        self.names: list[Any] | None = None  # GET /monitor/metrics; None: not served (an older cluster)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         path = request.url.path
+        if path == "/monitor/metrics":
+            if self.names is None:
+                return httpx.Response(404, json={"code": 404, "message": "not found"})
+            return httpx.Response(200, json=self.names)
         if path.startswith("/monitor/metrics/"):
             name = path.removeprefix("/monitor/metrics/")
             if name not in self.metrics:
@@ -203,6 +208,20 @@ async def test_peers_with_tags_one_call_per_tag_name() -> None:
     await pinner.peers()
     assert len(metric_paths(cluster)) == 4
     await pinner.aclose()
+
+
+async def test_peers_discover_tag_names_from_the_cluster() -> None:
+    cluster = FakeCluster()
+    cluster.names = ["ping", "freespace", "tag:site", "tag:bad/name", "tag:"]
+    cluster.metrics["tag:site"] = [metric(P1, "paris")]
+    pinner = pinner_of(cluster, tag_names=())
+    assert [p.tags for p in await pinner.peers()] == [(("site", "paris"),), ()]
+    assert metric_paths(cluster) == ["/monitor/metrics/tag:site"]  # unusable names are skipped
+    cluster.names = [{"not": "a name"}]  # malformed: the configured names only, no crash
+    pinner_b = pinner_of(cluster, tag_names=())
+    assert [p.tags for p in await pinner_b.peers()] == [(), ()]
+    await pinner.aclose()
+    await pinner_b.aclose()
 
 
 async def test_peers_show_the_tags_bucket_policies_resolved() -> None:

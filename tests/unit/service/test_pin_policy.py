@@ -191,8 +191,9 @@ async def test_the_orchestrator_survives_a_corrupt_policy(tmp_path: Path) -> Non
         assert await orchestrator.run_once() == 1
         # The job's outcome is recorded (not left in flight until its lease runs out, as a bare ValueError did).
         record = outbox.pin_status("cid-a")
-        assert record is not None and record.state in ("pinned", "error")
+        assert record is not None and record.state == "error"
+        assert "replication policy" in record.error and "corrupt" in record.error
         job = outbox.pin_job("cid-a")
-        assert job is None or job.state == "queued"
+        assert job is not None and job.state == "queued" and job.due > clock()  # retried with backoff
     finally:
         outbox.close()
