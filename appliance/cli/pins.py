@@ -234,7 +234,7 @@ def _rebalance(api: AdminClient, args: argparse.Namespace) -> Any:
     for peer, why in data["sources"].items():
         print(f"  drain {peer}: {why}")
     for move in data["planned"]:
-        print(f"  move {move.get('cid')}: {move.get('source')} -> {move.get('target')}")
+        print(f"  move {move['cid']}: {move['from']} -> {move['to']}")
     print(f"  moved: {data['moved']}")
     for failure in data["failures"]:
         print(f"  failure: {failure}")
@@ -244,14 +244,18 @@ def _rebalance(api: AdminClient, args: argparse.Namespace) -> Any:
 def _read_cids(args: argparse.Namespace) -> list[str]:
     cids = list(args.cids or [])
     if args.file:
-        source = sys.stdin if args.file == "-" else Path(args.file).open(encoding="utf-8")  # noqa: SIM115
-        with source:
-            for line in source:
-                text = line.strip()
-                if text and not text.startswith("#"):
-                    cids.append(text)
-                if len(cids) > _MAX_FILE_CIDS:
-                    raise RequestError(f"more than {_MAX_FILE_CIDS} CIDs; split the list")
+        try:
+            source = sys.stdin if args.file == "-" else Path(args.file).open(encoding="utf-8")  # noqa: SIM115
+            with source:
+                for line in source:
+                    text = line.strip()
+                    if text and not text.startswith("#"):
+                        cids.append(text)
+                    if len(cids) > _MAX_FILE_CIDS:
+                        raise RequestError(f"more than {_MAX_FILE_CIDS} CIDs; split the list")
+        except (OSError, UnicodeDecodeError) as exc:  # a missing, unreadable or binary file is the caller's error
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise RequestError(f"cannot read CIDs from {args.file}: {reason}") from exc
     if not cids:
         raise RequestError("give CIDs as arguments or with --file FILE (one per line, - for stdin)")
     return cids
