@@ -162,11 +162,19 @@ class Reconciler:
                         report.failures.append(f"recover {cid}: {exc.message}"[:300])
             else:
                 continue
-            if not report.dry_run and await asyncio.to_thread(self._store.pin_job, cid) is None:
+            if not report.dry_run and await asyncio.to_thread(self._needs_job, cid, report.started):
                 requeue.append(cid)
         if requeue:
             report.queued += await asyncio.to_thread(self._store.queue_pins, requeue, now=self._clock())
             self._on_queued()
+
+    def _needs_job(self, cid: str, since: float) -> bool:
+        """Whether a CID the pinset listing showed missing or in error needs a pin job: none is queued, and it was
+        not recorded pinned after the listing began (then the listing is stale for it: its job just finished)."""
+        if self._store.pin_job(cid) is not None:
+            return False
+        record = self._store.pin_status(cid)
+        return record is None or record.state != "pinned" or record.updated <= since
 
     async def _orphan(self, report: ReconcileReport, cid: str) -> None:
         report.note("orphans", cid)
