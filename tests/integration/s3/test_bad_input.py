@@ -268,6 +268,26 @@ def test_oversized_xml_body(strict_gateway: ThreadedGateway) -> None:
     assert s3_code(response) == "EntityTooLarge"
 
 
+def _read_response(sock: socket.socket) -> bytes:
+    """One whole HTTP response (head and Content-Length body), however the server splits it into segments."""
+    data = b""
+    while b"\r\n\r\n" not in data or len(data) < _response_length(data):
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        data += piece
+    return data
+
+
+def _response_length(data: bytes) -> int:
+    head, _, _ = data.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(head) + 4 + int(value.strip())
+    return len(head) + 4
+
+
 def test_stalled_body_times_out(strict_gateway: ThreadedGateway) -> None:
     path = "/strict/slow"
     headers = raw.signed_headers(
@@ -284,7 +304,7 @@ def test_stalled_body_times_out(strict_gateway: ThreadedGateway) -> None:
     )
     with socket.create_connection(("127.0.0.1", strict_gateway.port), timeout=10) as sock:
         sock.sendall(head.encode() + b"x" * 100)  # then nothing: the client stalls
-        reply = sock.recv(65536)
+        reply = _read_response(sock)
     assert reply.startswith(b"HTTP/1.1 400")
     assert b"<Code>RequestTimeout</Code>" in reply
     assert "Contents" not in strict_gateway.client().list_objects_v2(Bucket="strict", Prefix="slow")
