@@ -174,7 +174,7 @@ class Reconciler:
         if self._store.pin_job(cid) is not None:
             return False
         record = self._store.pin_status(cid)
-        return record is None or record.state != "pinned" or record.updated <= since
+        return record is None or record.state != "pinned" or record.updated < since
 
     async def _orphan(self, report: ReconcileReport, cid: str) -> None:
         report.note("orphans", cid)
