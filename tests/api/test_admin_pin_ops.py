@@ -220,6 +220,7 @@ async def _reconcile_scene(admin: OpsAdmin) -> dict[str, str]:
     for i in range(4):
         admin.put(f"k{i}", CIDS[i])
     assert await admin.orchestrator.run_once() == 4
+    admin.clock.now += 1  # the pins were recorded before the reconcile pass starts
     admin.put("k4", CIDS[4])
     del admin.pinner.pinned[CIDS[0]]
     admin.pinner.statuses[CIDS[1]] = [

@@ -127,6 +127,7 @@ def pinned_objects(cli: Cli, count: int = 3) -> list[str]:
     for i in range(count):
         cli.ops.put(f"k{i}", CIDS[i])
     cli.served.run(cli.ops.orchestrator.run_once())
+    cli.ops.clock.now += 1  # later commands happen after the pins were recorded
     return CIDS[:count]
 
 
