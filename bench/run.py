@@ -1,12 +1,15 @@
 """`make bench`: S3 gateway medians against baselines measured in the same run.
 
-    .venv/bin/python -m bench.run [--quick] [--rounds N] [--no-gateway] [--only put-small,get-big,...]
+    .venv/bin/python -m bench.run [--quick] [--rounds N] [--no-gateway] [--no-pinning] [--only put-small,pinning,...]
 
 Starts a loopback js-ipfs/Kubo node (appliance.ipfsconn.devnode.LocalNode), the bare Quart+hypercorn app of
 bench/baseline_app.py (2 workers) and the gateway (`python -m appliance.cli serve --config CFG`, 2 workers),
 all in a temp dir, and stops them again even on failure. Every scenario runs a warm-up, then `--rounds`
 rounds with the sides interleaved (and their order rotated) so drift on a noisy machine hits all sides alike;
 the table quotes medians. Timings are reported, never asserted.
+
+The pinning group (bench/pinning.py: pin-outbox, pin-ack, pin-recovery; `--only pinning` selects all three,
+`--no-pinning` skips them) runs afterwards on 3 nodes of its own under the IPFS-Cluster test peer.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from appliance.errors import S3IpfsError
 from bench.clients import S3, BenchRequestError, BigPayload, drain, ipfs_add, ipfs_add_stream, ipfs_cat
 from bench.procs import ROOT, BenchSetupError, ipfs_node, start_baseline, start_gateway
 
@@ -37,6 +41,8 @@ __all__ = ["Sizes", "main"]
 
 RESULTS_DIR = ROOT / "bench" / "results"
 SCENARIOS = ("put-small", "get-small", "get-small-uncached", "put-big", "get-big", "multipart", "copy", "list")
+PIN_SCENARIOS = ("pin-outbox", "pin-ack", "pin-recovery")  # bench/pinning.py (imported when they run)
+GROUPS = {"pinning": PIN_SCENARIOS}
 BUCKET = "bench"
 LIST_BUCKET = "bench-list"
 SMALL = 1024
@@ -127,6 +133,7 @@ class Scenario:
     unit: str
     sides: list[Side]
     extra: str | None = None  # a second metric shown next to the first (e.g. p50_ms)
+    extra_label: str = "p50"  # how the cell names the extra metric (always in ms)
     prepare: Callable[[], Awaitable[None]] | None = None  # untimed setup (objects to GET or LIST)
 
 
@@ -459,7 +466,7 @@ def _fmt(value: float) -> str:
 def _cell(scn: Scenario, side: Side) -> str:
     text = f"{_fmt(side.median(scn.metric))} {scn.unit}"
     if scn.extra:
-        text += f", p50 {_fmt(side.median(scn.extra))} ms"
+        text += f", {scn.extra_label} {_fmt(side.median(scn.extra))} ms"
     return text
 
 
@@ -517,14 +524,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, help="concurrent clients for 1 KiB scenarios (default 8)")
     p.add_argument("--big-mib", type=int, help="size of the single-object scenarios in MiB (default 64, --quick 8)")
     p.add_argument("--list-keys", type=int, help="keys in the LIST bucket (default 1000, --quick 200)")
-    p.add_argument("--only", default=",".join(SCENARIOS), help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    names = ",".join(SCENARIOS + PIN_SCENARIOS)
+    p.add_argument("--only", default=names, help=f"comma-separated subset of {names} (pinning = the pin-* three)")
     p.add_argument("--no-gateway", action="store_true", help="baselines only (e.g. while the gateway is broken)")
+    p.add_argument("--no-pinning", action="store_true", help="skip the pinning scenarios (pin-*)")
+    p.add_argument("--pin-cids", type=int, help="CIDs per side of pin-outbox (default 10000, --quick 1000)")
+    p.add_argument("--pin-rounds", type=int, help="rounds of pin-outbox (default 1 at 10000 CIDs, --quick 3)")
     p.add_argument("--workers", type=int, default=2, help="hypercorn workers for gateway and bare app (default 2)")
     p.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes (default bench/results)")
     args = p.parse_args(argv)
-    unknown = set(args.only.split(",")) - set(SCENARIOS)
+    wanted = {name for item in args.only.split(",") for name in GROUPS.get(item, (item,))}
+    unknown = wanted - set(SCENARIOS + PIN_SCENARIOS)
     if unknown:
         p.error(f"--only: unknown scenario(s) {', '.join(sorted(unknown))}")
+    args.wanted = sorted(wanted - set(PIN_SCENARIOS) if args.no_pinning else wanted)
+    if not args.wanted:
+        p.error("nothing to run: --no-pinning left no scenario of --only")
     return args
 
 
@@ -541,7 +556,25 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
 
 
 async def _amain(args: argparse.Namespace, sizes: Sizes, tmp: Path) -> dict[str, Any]:
-    only = set(args.only.split(","))
+    only = set(args.wanted)
+    result: dict[str, Any] = {"impl": "", "scenarios": [], "wall_s": 0.0, "gateway": not args.no_gateway}
+    if only & set(SCENARIOS):
+        result.update(await _base_group(args, sizes, tmp, only))
+    if only & set(PIN_SCENARIOS):
+        from bench import pinning  # here, not at the top: bench.pinning imports this module's Scenario and Side
+
+        psizes = pinning.pin_sizes(args.quick, sizes.rounds, args.pin_cids, args.pin_rounds)
+        t0 = time.monotonic()
+        done = await pinning.run_pinning(tmp / "pinning", only, psizes, gateway=not args.no_gateway)
+        result["wall_s"] += time.monotonic() - t0
+        result["scenarios"] += done
+        result["pin_footer"] = pinning.footer(done, psizes)
+        result["pin_sizes"] = asdict(psizes)
+        result["impl"] = result["impl"] or pinning.node_impl()
+    return result
+
+
+async def _base_group(args: argparse.Namespace, sizes: Sizes, tmp: Path, only: set[str]) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         _log("starting IPFS node")
         node = stack.enter_context(ipfs_node(tmp))
@@ -565,7 +598,7 @@ async def _amain(args: argparse.Namespace, sizes: Sizes, tmp: Path) -> dict[str,
             t0 = time.monotonic()
             scenarios = await run_scenarios(env, only)
             wall = time.monotonic() - t0
-        return {"impl": impl, "scenarios": scenarios, "wall_s": wall, "gateway": gateway is not None}
+        return {"impl": impl, "scenarios": scenarios, "wall_s": wall, "base": True}
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -581,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="s3ipfs-bench-") as tmpdir:
         try:
             result = asyncio.run(_amain(args, sizes, Path(tmpdir)))
-        except (BenchSetupError, BenchRequestError, httpx.HTTPError, ExceptionGroup) as exc:
+        except (BenchSetupError, BenchRequestError, httpx.HTTPError, S3IpfsError, ExceptionGroup) as exc:
             while isinstance(exc, ExceptionGroup):  # a failed request inside a TaskGroup worker
                 exc = exc.exceptions[0]
             print(f"bench failed: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -591,21 +624,27 @@ def main(argv: list[str] | None = None) -> int:
             return 130
     scenarios: list[Scenario] = result["scenarios"]
     rows = build_rows(scenarios)
-    footer = [
-        f"Medians of {sizes.rounds} rounds per side (sides interleaved, order rotated each round); "
-        f"1 KiB: {sizes.ops} requests per side per round from {sizes.concurrency} concurrent clients, p50 = median "
-        "of per-round median latencies; big objects: one transfer per round, MB = 10^6 bytes; LIST: median page "
-        f"latency over {sizes.list_reps} full listings per round.",
-        "Client for every side: one httpx.AsyncClient (HTTP/1.1, keep-alive); S3 requests signed with botocore "
-        "SigV4Auth on an AWSRequest (1 KiB bodies sha256-signed, big bodies UNSIGNED-PAYLOAD, streamed from a "
-        "generator).",
-        f"Raw node: {result['impl']} `/api/v0/add?cid-version=1&raw-leaves=true&pin=true` (multipart, default "
-        "chunker) and `/api/v0/cat`. Bare HTTP: bench/baseline_app.py on hypercorn. "
-        f"Gateway and bare app: {args.workers} hypercorn workers.",
-        "Ratio = gateway / baseline throughput (>1: gateway faster). "
+    host = (
         f"Host: {os.cpu_count()} cores, Python {platform.python_version()}, run took {result['wall_s']:.0f} s. "
-        "Noisy: compare ratios, not absolute numbers.",
-    ]
+        "Noisy: compare ratios, not absolute numbers."
+    )
+    footer: list[str] = []
+    if result.get("base"):
+        footer += [
+            f"Medians of {sizes.rounds} rounds per side (sides interleaved, order rotated each round); "
+            f"1 KiB: {sizes.ops} requests per side per round from {sizes.concurrency} concurrent clients, p50 = "
+            "median of per-round median latencies; big objects: one transfer per round, MB = 10^6 bytes; LIST: "
+            f"median page latency over {sizes.list_reps} full listings per round.",
+            "Client for every side: one httpx.AsyncClient (HTTP/1.1, keep-alive); S3 requests signed with botocore "
+            "SigV4Auth on an AWSRequest (1 KiB bodies sha256-signed, big bodies UNSIGNED-PAYLOAD, streamed from a "
+            "generator).",
+            f"Raw node: {result['impl']} `/api/v0/add?cid-version=1&raw-leaves=true&pin=true` (multipart, default "
+            "chunker) and `/api/v0/cat`. Bare HTTP: bench/baseline_app.py on hypercorn. "
+            f"Gateway and bare app: {args.workers} hypercorn workers.",
+            "Ratio = gateway / baseline throughput (>1: gateway faster).",
+        ]
+    footer += result.get("pin_footer", [])
+    footer.append(host)
     if not result["gateway"]:
         footer.append("Run with --no-gateway: gateway columns are empty.")
     table = markdown(rows, footer)
@@ -616,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = {
         "started": started.isoformat(),
         "sizes": asdict(sizes),
+        "pin_sizes": result.get("pin_sizes"),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "host": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "ipfs_impl": result["impl"],
