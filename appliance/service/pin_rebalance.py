@@ -150,21 +150,32 @@ class Rebalancer:
         return best.peer_id
 
     async def _move(self, item: PinReport, source: str, target: str) -> None:
+        """Grow, then swap. The cluster keeps a pin's current allocations while they meet replication-min and
+        drops an arbitrary one when above replication-max, so a move cannot be one re-pin: (1) re-pin with one
+        more replica, the target first in user-allocations, and wait until the target reports pinned; (2) swap:
+        unpin and at once pin again with exactly the kept peers (the source left out) as user-allocations. The
+        kept peers hold the blocks throughout (an unpin frees nothing until a GC), and if the gateway stops
+        between the two calls, reconcile finds the referenced CID missing and queues its pin again."""
         count = len(item.allocations)
-        grown = ReplicationPolicy(count, count + 1, allocations=(*item.allocations, target))
+        grown = ReplicationPolicy(count + 1, count + 1, allocations=(target,))
         await self._pinner.pin(item.cid, name=item.name, policy=grown, metadata=PIN_METADATA)
+        await self._wait(item.cid, lambda peers: target in peers, f"{target} did not pin")
+        kept = (*(peer for peer in item.allocations if peer != source), target)
+        swapped = ReplicationPolicy(count, count, allocations=kept)
+        await self._pinner.unpin(item.cid)
+        await self._pinner.pin(item.cid, name=item.name, policy=swapped, metadata=PIN_METADATA)
+        await self._wait(item.cid, lambda peers: set(kept) <= peers, f"the kept peers of {item.cid} did not pin")
+        log.info("rebalance: moved %s from %s to %s", item.cid, source, target)
+
+    async def _wait(self, cid: str, done: Callable[[set[str]], bool], what: str) -> None:
         deadline = self._clock() + self._settings.move_timeout
         while True:
-            status = await self._pinner.status(item.cid)
-            if any(peer == target and state == "pinned" for peer, state, _ in status.peers):
-                break
+            status = await self._pinner.status(cid)
+            if done({peer for peer, state, _ in status.peers if state == "pinned"}):
+                return
             if self._clock() > deadline:
-                raise _MoveTimeout(f"{target} did not pin within {self._settings.move_timeout:.0f} s; move given up")
+                raise _MoveTimeout(f"{what} within {self._settings.move_timeout:.0f} s; move given up")
             await asyncio.sleep(self._settings.poll)
-        kept = (*tuple(peer for peer in item.allocations if peer != source), target)
-        shrunk = ReplicationPolicy(count, count, allocations=kept)
-        await self._pinner.pin(item.cid, name=item.name, policy=shrunk, metadata=PIN_METADATA)
-        log.info("rebalance: moved %s from %s to %s", item.cid, source, target)
 
 
 class _MoveTimeout(S3IpfsError):

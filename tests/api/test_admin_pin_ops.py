@@ -241,7 +241,7 @@ async def test_nothing_before_a_first_pass(admin: OpsAdmin) -> None:
     assert await admin.get("/batches") == (200, {"batches": []})
 
 
-@pytest.mark.parametrize("flag", ["1", "true", "TRUE"])
+@pytest.mark.parametrize("flag", ["1", "true", "TRUE", ""])
 async def test_reconcile_dry_run_reports_and_changes_nothing(admin: OpsAdmin, flag: str) -> None:
     scene = await _reconcile_scene(admin)
     before = snapshot(admin)

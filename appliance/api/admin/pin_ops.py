@@ -37,10 +37,13 @@ _OPS = ("repin", "pin", "unpin")
 
 
 def _dry_run() -> bool:
-    value = request.args.get("dry_run", "0").lower()
+    value = request.args.get("dry_run")
+    if value is None:
+        return False
+    value = value.lower()
     if value not in ("0", "1", "true", "false", ""):
         raise InvalidArgument("dry_run must be 1 or 0")
-    return value in ("1", "true")
+    return value in ("1", "true", "")  # a bare ?dry_run asks for a dry run too
 
 
 def _rebalance_document(report: RebalanceReport) -> _JSON:

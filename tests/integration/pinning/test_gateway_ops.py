@@ -466,14 +466,6 @@ def test_rebalance_dry_run_plans_moves_off_a_full_peer_and_changes_nothing(
     assert peer_pins(peer) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Rebalancer._move (appliance/service/pin_rebalance.py) grows a pin by re-POSTing it with "
-    "replication_min = its current count and the target in user-allocations; IPFS-Cluster (allocate.go "
-    "obtainAllocations: `needed <= 0` keeps the current allocations) and the test peer "
-    "(tests/support/cluster_peer/cluster.py Cluster.allocate) both keep the current peers then, so the target "
-    "never pins and each move gives up after pinning.pin_timeout_seconds",
-)
 def test_rebalance_moves_allocations_off_a_full_peer(
     peer: ClusterPeer, nodes: list[LocalNode], gateways: Callable[..., Gateway]
 ) -> None:

@@ -176,6 +176,8 @@ class Cluster:
     def _order(self, peers: list[Peer], by: list[str]) -> list[Peer]:
         """The balanced allocator: partition by each `tag:` metric in turn (round robin), then by freespace."""
         tags = [name[4:] for name in by if name.startswith("tag:")]
+        if not peers:
+            return []
         if not tags:
             return sorted(peers, key=lambda p: (-self.freespace(p), p.index))
         groups: dict[str, list[Peer]] = {}

@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import h11
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Request", "Reply", "StreamReply", "StreamAbort", "serve"]
 
@@ -114,7 +117,8 @@ class _Conn:
                 request = _request(event, bytes(body))
                 try:
                     reply = await self.handler(request)
-                except Exception:  # never a traceback on the wire
+                except Exception:  # never a traceback on the wire; the peer's log has it
+                    log.exception("%s %s failed", request.method, request.path)
                     reply = Reply(500, {"code": 500, "message": "internal error in the test peer"})
                 if isinstance(reply, StreamReply):
                     if not await self.stream(reply):
