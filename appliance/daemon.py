@@ -36,23 +36,24 @@ from appliance.cache.memory import CachingContentStore, MemoryCache
 from appliance.components import ContentStore, Pinner
 from appliance.config import AppConfig
 from appliance.errors import ConfigError, S3IpfsError
-from appliance.ipfsconn.kubo import KuboClient
-from appliance.model import ReplicationPolicy
-from appliance.pinning.cluster import ClusterClient
 from appliance.pinning.local import LocalPinner
-from appliance.pinning.replicated import ClusterPinner
 from appliance.service.buckets import BucketService
 from appliance.service.identity import Credentials, Identity, load_or_create_root
 from appliance.service.multipart import MultipartService
 from appliance.service.objects import ObjectService
-from appliance.service.pin_batch import BatchRunner
-from appliance.service.pin_dynamic import AccessRecorder, DynamicSettings, HotColdPolicy
-from appliance.service.pin_orchestrator import OrchestratorSettings, PinAcknowledger, PinOrchestrator
-from appliance.service.pin_policy import PolicyBook
-from appliance.service.pin_rebalance import Rebalancer, RebalanceSettings
-from appliance.service.pin_reconcile import Reconciler
+from appliance.service.pin_dynamic import AccessRecorder
+from appliance.service.pin_orchestrator import PinAcknowledger, PinOrchestrator
 from appliance.service.unpinner import Unpinner
-from appliance.state.lmdb_store import LmdbMetadataStore
+from appliance.wiring import (
+    PinJobs,
+    cluster_pinner,
+    every,
+    kubo_client,
+    metadata_store,
+    orchestrator_settings,
+    policy_book,
+    read_counter,
+)
 
 __all__ = ["run"]
 
@@ -132,71 +133,7 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-def _kubo(config: AppConfig) -> KuboClient:
-    ipfs = config.ipfs
-    return KuboClient(
-        ipfs.api_url,
-        chunk_size=ipfs.chunk_size,
-        timeout=ipfs.timeout,
-        connect_timeout=ipfs.connect_timeout,
-        auth_header=ipfs.auth_header,
-    )
-
-
-def _store(config: AppConfig) -> LmdbMetadataStore:
-    return LmdbMetadataStore(
-        config.meta_path, map_size=config.metadata.map_size, pin_outbox=bool(config.cluster.endpoints)
-    )
-
-
-def _cluster_pinner(config: AppConfig) -> ClusterPinner | None:
-    """The cluster pinner when `cluster.endpoints` is set, else None (pins stay on the local node)."""
-    cluster = config.cluster
-    if not cluster.endpoints:
-        return None
-    client = ClusterClient(
-        cluster.endpoints,
-        basic_auth=(cluster.username, cluster.password) if cluster.username else None,
-        jwt=cluster.jwt or None,
-        timeout=cluster.timeout,
-        connect_timeout=cluster.connect_timeout,
-    )
-    return ClusterPinner(client)
-
-
-def _policies(config: AppConfig, store: LmdbMetadataStore) -> PolicyBook:
-    pinning = config.pinning
-    return PolicyBook(store, ReplicationPolicy(pinning.replication_min, pinning.replication_max, pinning.ack))
-
-
-def _orchestrator_settings(config: AppConfig) -> OrchestratorSettings:
-    pinning = config.pinning
-    return OrchestratorSettings(
-        interval=pinning.outbox_interval_seconds,
-        concurrency=pinning.outbox_concurrency,
-        batch=pinning.outbox_batch,
-        retry_base=pinning.retry_base_seconds,
-        retry_max=pinning.retry_max_seconds,
-        poll=pinning.status_poll_seconds,
-        pin_timeout=pinning.pin_timeout_seconds,
-        extra_limit=pinning.max_replication,
-    )
-
-
 # ---- worker processes ---------------------------------------------------------------------------------------
-
-
-def _read_counter(recorder: AccessRecorder) -> Callable[[str], None]:
-    """The GET hook of the dynamic policy: counts in memory; flushes early when many CIDs are pending."""
-    early: set[asyncio.Task[int]] = set()
-
-    def on_read(cid: str) -> None:
-        if recorder.note(cid) and not early:
-            task = asyncio.get_running_loop().create_task(recorder.flush())
-            early.add(task)
-            task.add_done_callback(early.discard)
-
-    return on_read
 
 
 def _worker_main(
@@ -216,9 +153,9 @@ def _worker_main(
 async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds: list[str], ready: Queue[int]) -> None:
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    store = _store(config)
-    kubo = _kubo(config)
-    cluster = _cluster_pinner(config)
+    store = metadata_store(config)
+    kubo = kubo_client(config)
+    cluster = cluster_pinner(config)
     content: ContentStore = kubo
     if config.cache.memory_bytes and config.cache.max_object_bytes:
         content = CachingContentStore(kubo, MemoryCache(config.cache.memory_bytes, config.cache.max_object_bytes))
@@ -227,11 +164,11 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
     try:
         ack = None
         if cluster is not None:
-            ack = PinAcknowledger(cluster, _policies(config, store), timeout=config.pinning.ack_timeout_seconds)
+            ack = PinAcknowledger(cluster, policy_book(config, store), timeout=config.pinning.ack_timeout_seconds)
         on_read = None
         if config.pinning.dynamic_enabled:
             recorder = AccessRecorder(store, half_life=config.pinning.half_life_seconds)
-            on_read = _read_counter(recorder)
+            on_read = read_counter(recorder)
             flusher = asyncio.create_task(recorder.run_forever(stop, config.pinning.access_flush_seconds))
         objects = ObjectService(
             store, content, unpin_grace=config.objects.unpin_grace_seconds, acknowledger=ack, on_read=on_read
@@ -403,120 +340,6 @@ async def _serve_admin(app: Quart, sockets: list[socket.socket], stop: asyncio.E
     await serve(app, hc, shutdown_trigger=stop.wait)
 
 
-async def _every(
-    interval: float, job: Callable[[], Awaitable[object]], stop: asyncio.Event, *, first_delay: float = 0.0
-) -> None:
-    """Run `job` after `first_delay`, then every `interval` seconds until `stop`; a failing run is logged,
-    never fatal."""
-    if first_delay > 0:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=first_delay)
-    while not stop.is_set():
-        try:
-            await job()
-        except Exception:
-            log.exception("periodic job failed; will retry")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-
-
-@dataclass
-class _PinJobs:
-    """The pin jobs over many CIDs, run once per appliance in the main process (and on demand by the admin API)."""
-
-    reconciler: Reconciler
-    dynamic: HotColdPolicy
-    batches: BatchRunner
-    rebalancer: Rebalancer | None  # a cluster only
-
-    @classmethod
-    def build(
-        cls,
-        config: AppConfig,
-        store: LmdbMetadataStore,
-        pinner: Pinner,
-        policies: PolicyBook,
-        orchestrator: PinOrchestrator,
-    ) -> _PinJobs:
-        pinning = config.pinning
-
-        def changed(count: int) -> None:
-            orchestrator.replication_changes_total += count
-            orchestrator.wake()
-
-        dynamic = HotColdPolicy(
-            store,
-            DynamicSettings(
-                half_life=pinning.half_life_seconds,
-                hot_threshold=pinning.hot_threshold,
-                cold_threshold=pinning.cold_threshold,
-                hot_extra=pinning.hot_extra_replicas,
-                min_dwell=pinning.min_dwell_seconds,
-                max_changes=pinning.max_changes_per_pass,
-            ),
-            on_change=changed,
-        )
-        rebalancer = None
-        if pinner.kind == "cluster":
-            rebalancer = Rebalancer(
-                pinner,
-                RebalanceSettings(
-                    min_free=pinning.rebalance_min_free_bytes,
-                    overload_factor=pinning.rebalance_overload_factor,
-                    max_moves=pinning.rebalance_max_moves,
-                    move_timeout=pinning.pin_timeout_seconds,
-                    poll=pinning.status_poll_seconds,
-                ),
-                on_change=changed,
-            )
-        return cls(
-            reconciler=Reconciler(
-                store, pinner, orphan_grace=pinning.orphan_grace_seconds, on_queued=orchestrator.wake
-            ),
-            dynamic=dynamic,
-            batches=BatchRunner(store, pinner, policies, on_queued=changed),
-            rebalancer=rebalancer,
-        )
-
-    def periodic(self, config: AppConfig, stop: asyncio.Event) -> list[asyncio.Task[None]]:
-        """The tasks that run the jobs on their intervals: reconcile always, the others when enabled."""
-        pinning = config.pinning
-        # The first reconcile runs a minute after start (not at once: a restart should not hit the cluster with a
-        # full pinset listing while it is itself still starting), then every interval.
-        out = [
-            asyncio.create_task(
-                _every(
-                    pinning.reconcile_interval_seconds,
-                    self.reconciler.run,
-                    stop,
-                    first_delay=min(60.0, pinning.reconcile_interval_seconds),
-                ),
-                name="reconcile",
-            )
-        ]
-        if pinning.dynamic_enabled:
-            out.append(
-                asyncio.create_task(
-                    _every(pinning.dynamic_interval_seconds, self.dynamic.run_once, stop, first_delay=5.0),
-                    name="dynamic-replication",
-                )
-            )
-        rebalancer = self.rebalancer
-        if pinning.rebalance_enabled and rebalancer is not None:
-            out.append(
-                asyncio.create_task(
-                    _every(
-                        pinning.rebalance_interval_seconds,
-                        rebalancer.run,
-                        stop,
-                        first_delay=pinning.rebalance_interval_seconds,
-                    ),
-                    name="rebalance",
-                )
-            )
-        return out
-
-
 async def _main(
     config: AppConfig, creds: Credentials, s3_sockets: list[socket.socket], admin_sockets: list[socket.socket]
 ) -> int:
@@ -525,20 +348,20 @@ async def _main(
     notify = _notifier()
     notify("STATUS=starting workers")
 
-    store = _store(config)
-    kubo = _kubo(config)
-    cluster = _cluster_pinner(config)
+    store = metadata_store(config)
+    kubo = kubo_client(config)
+    cluster = cluster_pinner(config)
     pinner: Pinner = cluster if cluster is not None else LocalPinner(kubo)
     workers = _Workers(config, creds, s3_sockets)
     tasks: list[asyncio.Task[None]] = []
     failed: list[str] = []
-    jobs: _PinJobs | None = None
+    jobs: PinJobs | None = None
     try:
         unpinner = Unpinner(store, kubo, interval=config.objects.unpin_interval_seconds, replica=cluster)
         objects = ObjectService(store, kubo, unpin_grace=config.objects.unpin_grace_seconds)
-        policies = _policies(config, store)
-        orchestrator = PinOrchestrator(store, pinner, policies, _orchestrator_settings(config))
-        jobs = _PinJobs.build(config, store, pinner, policies, orchestrator)
+        policies = policy_book(config, store)
+        orchestrator = PinOrchestrator(store, pinner, policies, orchestrator_settings(config))
+        jobs = PinJobs.build(config, store, pinner, policies, orchestrator)
         admin_app = create_admin_app(
             AdminState(
                 objects=objects,
@@ -571,7 +394,7 @@ async def _main(
         multipart = MultipartService(store, kubo, unpin_grace=config.objects.unpin_grace_seconds)
         tasks.append(
             asyncio.create_task(
-                _every(
+                every(
                     config.objects.abandoned_check_interval_seconds,
                     lambda: multipart.abort_abandoned(config.objects.abandoned_upload_seconds),
                     stop,

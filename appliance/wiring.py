@@ -1,0 +1,216 @@
+"""The pieces of the composition root that build components from config: the IPFS client, the metadata store,
+the pinner, policies and orchestrator settings, and the pin jobs over many CIDs with their periodic tasks (the main
+process runs them once per appliance; daemon.py owns processes, sockets and lifetimes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from appliance.components import Pinner
+from appliance.config import AppConfig
+from appliance.ipfsconn.kubo import KuboClient
+from appliance.model import ReplicationPolicy
+from appliance.pinning.cluster import ClusterClient
+from appliance.pinning.replicated import ClusterPinner
+from appliance.service.pin_batch import BatchRunner
+from appliance.service.pin_dynamic import AccessRecorder, DynamicSettings, HotColdPolicy
+from appliance.service.pin_orchestrator import OrchestratorSettings, PinOrchestrator
+from appliance.service.pin_policy import PolicyBook
+from appliance.service.pin_rebalance import Rebalancer, RebalanceSettings
+from appliance.service.pin_reconcile import Reconciler
+from appliance.state.lmdb_store import LmdbMetadataStore
+
+__all__ = [
+    "PinJobs",
+    "cluster_pinner",
+    "every",
+    "kubo_client",
+    "metadata_store",
+    "orchestrator_settings",
+    "policy_book",
+    "read_counter",
+]
+
+log = logging.getLogger(__name__)
+
+
+def kubo_client(config: AppConfig) -> KuboClient:
+    ipfs = config.ipfs
+    return KuboClient(
+        ipfs.api_url,
+        chunk_size=ipfs.chunk_size,
+        timeout=ipfs.timeout,
+        connect_timeout=ipfs.connect_timeout,
+        auth_header=ipfs.auth_header,
+    )
+
+
+def metadata_store(config: AppConfig) -> LmdbMetadataStore:
+    return LmdbMetadataStore(
+        config.meta_path, map_size=config.metadata.map_size, pin_outbox=bool(config.cluster.endpoints)
+    )
+
+
+def cluster_pinner(config: AppConfig) -> ClusterPinner | None:
+    """The cluster pinner when `cluster.endpoints` is set, else None (pins stay on the local node)."""
+    cluster = config.cluster
+    if not cluster.endpoints:
+        return None
+    client = ClusterClient(
+        cluster.endpoints,
+        basic_auth=(cluster.username, cluster.password) if cluster.username else None,
+        jwt=cluster.jwt or None,
+        timeout=cluster.timeout,
+        connect_timeout=cluster.connect_timeout,
+    )
+    return ClusterPinner(client)
+
+
+def policy_book(config: AppConfig, store: LmdbMetadataStore) -> PolicyBook:
+    pinning = config.pinning
+    return PolicyBook(store, ReplicationPolicy(pinning.replication_min, pinning.replication_max, pinning.ack))
+
+
+def orchestrator_settings(config: AppConfig) -> OrchestratorSettings:
+    pinning = config.pinning
+    return OrchestratorSettings(
+        interval=pinning.outbox_interval_seconds,
+        concurrency=pinning.outbox_concurrency,
+        batch=pinning.outbox_batch,
+        retry_base=pinning.retry_base_seconds,
+        retry_max=pinning.retry_max_seconds,
+        poll=pinning.status_poll_seconds,
+        pin_timeout=pinning.pin_timeout_seconds,
+        extra_limit=pinning.max_replication,
+    )
+
+
+def read_counter(recorder: AccessRecorder) -> Callable[[str], None]:
+    """The GET hook of the dynamic policy: counts in memory; flushes early when many CIDs are pending."""
+    early: set[asyncio.Task[int]] = set()
+
+    def on_read(cid: str) -> None:
+        if recorder.note(cid) and not early:
+            task = asyncio.get_running_loop().create_task(recorder.flush())
+            early.add(task)
+            task.add_done_callback(early.discard)
+
+    return on_read
+
+
+async def every(
+    interval: float, job: Callable[[], Awaitable[object]], stop: asyncio.Event, *, first_delay: float = 0.0
+) -> None:
+    """Run `job` after `first_delay`, then every `interval` seconds until `stop`; a failing run is logged,
+    never fatal."""
+    if first_delay > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=first_delay)
+    while not stop.is_set():
+        try:
+            await job()
+        except Exception:
+            log.exception("periodic job failed; will retry")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+@dataclass
+class PinJobs:
+    """The pin jobs over many CIDs, run once per appliance in the main process (and on demand by the admin API)."""
+
+    reconciler: Reconciler
+    dynamic: HotColdPolicy
+    batches: BatchRunner
+    rebalancer: Rebalancer | None  # a cluster only
+
+    @classmethod
+    def build(
+        cls,
+        config: AppConfig,
+        store: LmdbMetadataStore,
+        pinner: Pinner,
+        policies: PolicyBook,
+        orchestrator: PinOrchestrator,
+    ) -> PinJobs:
+        pinning = config.pinning
+
+        def changed(count: int) -> None:
+            orchestrator.replication_changes_total += count
+            orchestrator.wake()
+
+        dynamic = HotColdPolicy(
+            store,
+            DynamicSettings(
+                half_life=pinning.half_life_seconds,
+                hot_threshold=pinning.hot_threshold,
+                cold_threshold=pinning.cold_threshold,
+                hot_extra=pinning.hot_extra_replicas,
+                min_dwell=pinning.min_dwell_seconds,
+                max_changes=pinning.max_changes_per_pass,
+            ),
+            on_change=changed,
+        )
+        rebalancer = None
+        if pinner.kind == "cluster":
+            rebalancer = Rebalancer(
+                pinner,
+                RebalanceSettings(
+                    min_free=pinning.rebalance_min_free_bytes,
+                    overload_factor=pinning.rebalance_overload_factor,
+                    max_moves=pinning.rebalance_max_moves,
+                    move_timeout=pinning.pin_timeout_seconds,
+                    poll=pinning.status_poll_seconds,
+                ),
+                on_change=changed,
+            )
+        return cls(
+            reconciler=Reconciler(
+                store, pinner, orphan_grace=pinning.orphan_grace_seconds, on_queued=orchestrator.wake
+            ),
+            dynamic=dynamic,
+            batches=BatchRunner(store, pinner, policies, on_queued=changed),
+            rebalancer=rebalancer,
+        )
+
+    def periodic(self, config: AppConfig, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+        """The tasks that run the jobs on their intervals: reconcile always, the others when enabled."""
+        pinning = config.pinning
+        # The first reconcile runs a minute after start (not at once: a restart should not hit the cluster with a
+        # full pinset listing while it is itself still starting), then every interval.
+        out = [
+            asyncio.create_task(
+                every(
+                    pinning.reconcile_interval_seconds,
+                    self.reconciler.run,
+                    stop,
+                    first_delay=min(60.0, pinning.reconcile_interval_seconds),
+                ),
+                name="reconcile",
+            )
+        ]
+        if pinning.dynamic_enabled:
+            out.append(
+                asyncio.create_task(
+                    every(pinning.dynamic_interval_seconds, self.dynamic.run_once, stop, first_delay=5.0),
+                    name="dynamic-replication",
+                )
+            )
+        rebalancer = self.rebalancer
+        if pinning.rebalance_enabled and rebalancer is not None:
+            out.append(
+                asyncio.create_task(
+                    every(
+                        pinning.rebalance_interval_seconds,
+                        rebalancer.run,
+                        stop,
+                        first_delay=pinning.rebalance_interval_seconds,
+                    ),
+                    name="rebalance",
+                )
+            )
+        return out
