@@ -26,7 +26,15 @@ from appliance.ipfsconn.devnode import LocalNode
 from appliance.service.identity import load_or_create_root
 from tests.support.nodes import free_ports
 
-__all__ = ["Gateway", "GatewayError", "gateway_command", "running_gateway", "start_gateway", "stop_gateway"]
+__all__ = [
+    "Gateway",
+    "GatewayError",
+    "gateway_command",
+    "merge_config",
+    "running_gateway",
+    "start_gateway",
+    "stop_gateway",
+]
 
 _ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
@@ -67,11 +75,11 @@ def gateway_env() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if not name.startswith("S3IPFS_")}
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+def merge_config(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_config(out[key], value)
         else:
             out[key] = value
     return out
@@ -90,7 +98,7 @@ def write_config(
     }
     if node is not None:
         data["ipfs"] = {"api_url": node.api_url}
-    data = _merge(data, extra_config or {})
+    data = merge_config(data, extra_config or {})
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "s3ipfs.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from appliance.ipfsconn.devnode import LocalNode
 from tests.integration.pinning.conftest import AUTH
 from tests.support.cluster_peer import ClusterPeer
-from tests.support.gateway import Gateway, gateway_command, gateway_env, wait_ready
+from tests.support.gateway import Gateway, gateway_command, gateway_env, merge_config, wait_ready
 
 __all__ = [
     "admin",
@@ -41,16 +41,6 @@ __all__ = [
 
 _ROOT = Path(__file__).resolve().parents[3]
 T = TypeVar("T")
-
-
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def cluster_config(peer: ClusterPeer, **sections: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,7 +65,7 @@ def cluster_config(peer: ClusterPeer, **sections: Mapping[str, Any]) -> dict[str
         },
         "objects": {"unpin_grace_seconds": 0.5, "unpin_interval_seconds": 0.2},
     }
-    return _merge(base, sections)
+    return merge_config(base, sections)
 
 
 def s3_client(gw: Gateway, *, pool: int = 10) -> Any:
