@@ -3,9 +3,8 @@ orchestrator has nothing left to redo, and the job completes exactly once."""
 
 from __future__ import annotations
 
-import hashlib
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,23 +14,10 @@ from appliance.service.objects import ObjectService, PutRequest
 from appliance.service.pin_orchestrator import OrchestratorSettings, PinAcknowledger, PinOrchestrator
 from appliance.service.pin_policy import PolicyBook
 from appliance.state import LmdbMetadataStore
-from tests.unit.service.test_pin_orchestrator import FakePinner, MemoryContent, as_content
+from tests.unit.service.test_pin_orchestrator import Body, FakePinner, MemoryContent, as_content
 from tests.unit.state.support import BUCKET, GRACE, make_bucket
 
 DEFAULTS = ReplicationPolicy(2, 3)
-
-
-class Body:
-    """An ObjectBody already verified."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.size = len(data)
-        self.md5_hex = hashlib.md5(data).hexdigest()
-        self.checksums: dict[str, str] = {}
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self.data
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from appliance.service.unpinner import Unpinner
 from appliance.state import LmdbMetadataStore
 from tests.unit.state.support import BUCKET, GRACE, make_bucket, make_meta
 
-__all__ = ["FakePinner", "MemoryContent", "as_content", "report"]
+__all__ = ["Body", "FakePinner", "MemoryContent", "as_content", "report"]
 
 PEERS = ("peer-a", "peer-b", "peer-c")
 DEFAULTS = ReplicationPolicy(2, 3)
