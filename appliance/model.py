@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -11,6 +13,9 @@ __all__ = [
     "MAX_KEY_BYTES",
     "AddedContent",
     "BucketMeta",
+    "Cid",
+    "DAG_PB",
+    "RAW",
     "ListPage",
     "ObjectMeta",
     "PIN_STATES",
@@ -23,12 +28,127 @@ __all__ = [
     "ReplicationPolicy",
     "UploadMeta",
     "VersionPage",
+    "decode_varint",
+    "encode_varint",
     "validate_bucket_name",
     "parse_version_id",
     "validate_key",
 ]
 
 MAX_KEY_BYTES = 1024
+
+DAG_PB = 0x70  # multicodec of dag-pb blocks (UnixFS nodes)
+RAW = 0x55  # multicodec of raw blocks (leaves)
+SHA2_256 = 0x12  # multihash code
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_B58_INDEX = {c: i for i, c in enumerate(_B58)}
+_MAX_CID_TEXT = 200
+
+
+def encode_varint(n: int) -> bytes:
+    """An unsigned LEB128 varint (multiformats and protobuf)."""
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        if not n:
+            out.append(byte)
+            return bytes(out)
+        out.append(byte | 0x80)
+
+
+def decode_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, next position) of the varint at `pos`; ValueError if it is truncated or longer than 64 bits."""
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def _b58decode(text: str) -> bytes:
+    num = 0
+    for char in text:
+        num = num * 58 + _B58_INDEX[char]
+    body = num.to_bytes((num.bit_length() + 7) // 8, "big") if num else b""
+    return b"\x00" * (len(text) - len(text.lstrip("1"))) + body
+
+
+@dataclass(frozen=True, slots=True)
+class Cid:
+    """A CIDv1 (binary form: version 1, codec, multihash), rendered as base32 text (`bafy…`/`bafk…`).
+
+    The one place CIDs are parsed and printed: `Cid.parse` reads base32 (`b…`), base58btc (`z…`) and CIDv0
+    (`Qm…`, upgraded to CIDv1 dag-pb) and raises ValueError on anything else; `str(cid)`/`.text` is base32.
+    `verifies(block)` checks a block's bytes against the multihash (sha2-256 only: every block we read was
+    written that way; any other hash is unverifiable and fails)."""
+
+    raw: bytes
+    codec: int = field(init=False, compare=False, repr=False)
+    hash_code: int = field(init=False, compare=False, repr=False)
+    digest: bytes = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        raw = self.raw
+        if raw[:1] != b"\x01":
+            raise ValueError("not a CIDv1")
+        codec, pos = decode_varint(raw, 1)
+        hash_code, pos = decode_varint(raw, pos)
+        size, pos = decode_varint(raw, pos)
+        if len(raw) - pos != size or size == 0:
+            raise ValueError("the multihash length does not match its digest")
+        object.__setattr__(self, "codec", codec)
+        object.__setattr__(self, "hash_code", hash_code)
+        object.__setattr__(self, "digest", raw[pos:])
+
+    @classmethod
+    def parse(cls, text: str) -> Cid:
+        """The CID in `text` (base32 CIDv1, base58btc CIDv1 or a CIDv0); ValueError if it is not one."""
+        if not isinstance(text, str) or not text.isascii() or not 8 < len(text) <= _MAX_CID_TEXT:
+            raise ValueError("not a CID")
+        try:
+            if text.startswith("b") and text == text.lower():
+                raw = base64.b32decode(text[1:].upper() + "=" * (-(len(text) - 1) % 8))
+            elif text.startswith("z"):
+                raw = _b58decode(text[1:])
+            elif text.startswith("Qm") and len(text) == 46:
+                raw = b"\x01" + encode_varint(DAG_PB) + _b58decode(text)
+            else:
+                raise ValueError("not a CID")
+        except (ValueError, KeyError) as exc:  # binascii.Error is a ValueError
+            raise ValueError("not a CID") from exc
+        return cls(raw)
+
+    @classmethod
+    def of_block(cls, block: bytes, codec: int = DAG_PB) -> Cid:
+        """The CIDv1 (sha2-256) of a block."""
+        digest = hashlib.sha256(block).digest()
+        return cls(b"\x01" + encode_varint(codec) + bytes([SHA2_256, len(digest)]) + digest)
+
+    @staticmethod
+    def normalise(text: str) -> str:
+        """`text` as base32 CIDv1 text; ValueError if it is not a CID."""
+        return Cid.parse(text).text
+
+    @property
+    def text(self) -> str:
+        return "b" + base64.b32encode(self.raw).decode("ascii").lower().rstrip("=")
+
+    @property
+    def is_raw(self) -> bool:
+        return self.codec == RAW
+
+    def verifies(self, block: bytes) -> bool:
+        """Whether `block` hashes to this CID's digest (False for a hash function other than sha2-256)."""
+        return self.hash_code == SHA2_256 and hashlib.sha256(block).digest() == self.digest
+
+    def __str__(self) -> str:
+        return self.text
+
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")

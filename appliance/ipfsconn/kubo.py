@@ -14,7 +14,6 @@ MiB. Bodies are streamed both ways, never buffered. CIDs come back as base32 CID
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import math
 import secrets
@@ -29,9 +28,9 @@ import httpx
 from appliance.errors import BackendError, BackendUnavailable
 from appliance.httpio import read_limited
 from appliance.ipfsconn import unixfs
-from appliance.model import AddedContent
+from appliance.model import DAG_PB, RAW, AddedContent, Cid
 
-__all__ = ["KuboClient", "RepoStat", "normalise_cid"]
+__all__ = ["KuboClient", "RepoStat"]
 
 _API = "/api/v0/"
 _CAT_CHUNK = 256 * 1024  # the largest piece cat yields
@@ -43,8 +42,6 @@ _MAX_REPLY = 4 * 1024 * 1024  # bound on a JSON/NDJSON reply read into memory
 _MAX_MESSAGE = 300
 _UNAVAILABLE_STATUS = frozenset({502, 503, 504})
 _TIMEOUT_WORDS = ("timed out", "deadline exceeded")
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B58_INDEX = {c: i for i, c in enumerate(_B58)}
 
 Params = Sequence[tuple[str, str]]
 
@@ -58,31 +55,12 @@ class RepoStat:
     num_objects: int
 
 
-def _b58decode(text: str) -> bytes:
-    num = 0
-    for char in text:
-        num = num * 58 + _B58_INDEX[char]
-    body = num.to_bytes((num.bit_length() + 7) // 8, "big") if num else b""
-    return b"\x00" * (len(text) - len(text.lstrip("1"))) + body
-
-
 def normalise_cid(text: str) -> str:
-    """Render a CID as base32 CIDv1 text: `b…` as is, base58btc `z…` (CIDv1) converted, a CIDv0 `Qm…`
-    upgraded to CIDv1 dag-pb. Anything else is a BackendError (the node answered with an unreadable CID)."""
+    """A CID the node answered, as base32 CIDv1 text (model.Cid); BackendError if it is unreadable."""
     try:
-        if text.startswith("b") and text == text.lower() and len(text) > 8:
-            raw = base64.b32decode(text[1:].upper() + "=" * (-(len(text) - 1) % 8))
-        elif text.startswith("z"):
-            raw = _b58decode(text[1:])
-        elif text.startswith("Qm") and len(text) == 46:
-            raw = b"\x01\x70" + _b58decode(text)
-        else:
-            raise ValueError(text)
-    except (ValueError, KeyError) as exc:
+        return Cid.normalise(text)
+    except ValueError as exc:
         raise BackendError(f"IPFS returned an unreadable CID {text[:80]!r}") from exc
-    if raw[:1] != b"\x01":
-        raise BackendError(f"IPFS returned a CID that is not CIDv1: {text[:80]!r}")
-    return "b" + base64.b32encode(raw).decode("ascii").lower().rstrip("=")
 
 
 def _duration(seconds: float) -> str:
@@ -381,7 +359,7 @@ class KuboClient:
         ) as response:
             reply = _json_object(await _read_limited(response, "block/put"), "block/put")
         got = normalise_cid(str(reply.get("Key", "")))
-        expected = unixfs.cid_of_block(data, unixfs.RAW if codec == "raw" else unixfs.DAG_PB)
+        expected = Cid.of_block(data, RAW if codec == "raw" else DAG_PB).text
         if got != expected:
             raise BackendError(f"IPFS block/put stored {got}, expected {expected}")
         return got
@@ -405,7 +383,7 @@ class KuboClient:
 
         async def child(cid: str, size: int) -> tuple[unixfs.Child, int]:
             """The child and the depth of its leaves (a balanced DAG: follow the first link down)."""
-            if unixfs.is_raw(unixfs.cid_bytes(cid)):
+            if Cid.parse(cid).is_raw:
                 return unixfs.Child(cid, size, size), 0
             depth, tsize, current = 0, 0, cid
             while True:
@@ -421,9 +399,9 @@ class KuboClient:
                 if depth == 0:
                     tsize = len(block) + sum(t for _, t in links)
                 depth += 1
-                if not links or unixfs.is_raw(links[0][0]):
+                if not links or Cid(links[0][0]).is_raw:
                     return unixfs.Child(cid, size, tsize), depth
-                current = unixfs.cid_text(links[0][0])
+                current = Cid(links[0][0]).text
 
         found = await asyncio.gather(*(child(cid, size) for cid, size in parts))
         deepest = max(depth for _, depth in found)

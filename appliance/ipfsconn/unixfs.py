@@ -8,34 +8,25 @@ the dag-pb spec (PBNode: Links (field 2) before Data (field 1); PBLink: Hash 1, 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from appliance.model import Cid, decode_varint, encode_varint
+
 __all__ = [
-    "DAG_PB",
     "MAX_LINKS",
-    "RAW",
     "Child",
-    "cid_bytes",
-    "cid_of_block",
-    "cid_text",
     "compose_blocks",
     "dag_pb_links",
     "dag_pb_tsize",
     "file_node_size",
-    "is_raw",
     "wrap",
 ]
 
 MAX_LINKS = 174  # links per node, as Kubo's balanced layout
-DAG_PB = 0x70  # multicodec of dag-pb blocks
-RAW = 0x55  # multicodec of raw blocks (leaves)
-_DAG_PB = DAG_PB
-_RAW = RAW
-_SHA2_256 = 0x12
 _FILE = 2
+_varint = encode_varint
+_read_varint = decode_varint
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,30 +38,6 @@ class Child:
     tsize: int
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ValueError("truncated varint")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-
-
 def _bytes_field(number: int, payload: bytes) -> bytes:
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
@@ -79,31 +46,11 @@ def _int_field(number: int, value: int) -> bytes:
     return _varint(number << 3) + _varint(value)
 
 
-def cid_bytes(text: str) -> bytes:
-    """Binary form of a base32 CIDv1 text (`b…`)."""
-    if not text.startswith("b") or len(text) < 10:
-        raise ValueError(f"not a base32 CIDv1: {text[:80]!r}")
-    raw = base64.b32decode(text[1:].upper() + "=" * (-(len(text) - 1) % 8))
-    if raw[:1] != b"\x01":
-        raise ValueError(f"not a CIDv1: {text[:80]!r}")
-    return raw
-
-
-def cid_text(raw: bytes) -> str:
-    return "b" + base64.b32encode(raw).decode("ascii").lower().rstrip("=")
-
-
-def cid_of_block(block: bytes, codec: int = _DAG_PB) -> str:
-    """CIDv1, sha2-256, base32 of a block."""
-    digest = hashlib.sha256(block).digest()
-    return cid_text(_varint(1) + _varint(codec) + bytes([_SHA2_256, len(digest)]) + digest)
-
-
 def _file_node(children: Sequence[Child]) -> bytes:
     data = _int_field(1, _FILE) + _int_field(3, sum(c.size for c in children))
     data += b"".join(_int_field(4, c.size) for c in children)
     links = b"".join(
-        _bytes_field(2, _bytes_field(1, cid_bytes(c.cid)) + _bytes_field(2, b"") + _int_field(3, c.tsize))
+        _bytes_field(2, _bytes_field(1, Cid.parse(c.cid).raw) + _bytes_field(2, b"") + _int_field(3, c.tsize))
         for c in children
     )
     return links + _bytes_field(1, data)
@@ -123,7 +70,7 @@ def compose_blocks(children: Sequence[Child]) -> tuple[list[bytes], str]:
             block = _file_node(group)
             blocks.append(block)
             parents.append(
-                Child(cid_of_block(block), sum(c.size for c in group), len(block) + sum(c.tsize for c in group))
+                Child(Cid.of_block(block).text, sum(c.size for c in group), len(block) + sum(c.tsize for c in group))
             )
         if len(parents) == 1:
             return blocks, parents[0].cid
@@ -212,13 +159,8 @@ def dag_pb_tsize(block: bytes) -> int:
     return len(block) + sum(tsize for _, tsize in dag_pb_links(block))
 
 
-def is_raw(cid: bytes) -> bool:
-    """Whether a binary CIDv1 names a raw block (a leaf)."""
-    return cid[1:2] == bytes([_RAW])
-
-
 def wrap(child: Child) -> tuple[bytes, Child]:
     """A one-link file node over `child`: the same bytes one level deeper. Composed files keep every leaf at the
     same depth this way, which some exporters (js-ipfs) need to return the bytes in order."""
     block = _file_node([child])
-    return block, Child(cid_of_block(block), child.size, len(block) + child.tsize)
+    return block, Child(Cid.of_block(block).text, child.size, len(block) + child.tsize)

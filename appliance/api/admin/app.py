@@ -16,7 +16,7 @@ from appliance.api.admin.pin_ops import register_pin_op_routes
 from appliance.api.admin.pins import register_pin_routes
 from appliance.components import ContentStore, MetadataStore, Pinner
 from appliance.errors import S3IpfsError
-from appliance.ipfsconn.kubo import normalise_cid
+from appliance.model import Cid
 from appliance.service.objects import ObjectService
 from appliance.service.pin_batch import BatchRunner
 from appliance.service.pin_dynamic import HotColdPolicy
@@ -151,8 +151,8 @@ def create_admin_app(state: AdminState) -> Quart:
     @app.get("/objects/by-cid/<cid>")
     async def objects_by_cid(cid: str) -> tuple[_JSON | list[_JSON], int]:
         try:
-            wanted = normalise_cid(cid)
-        except S3IpfsError:
+            wanted = Cid.normalise(cid)
+        except ValueError:
             return {"error": f"not a CID: {cid[:100]!r}"}, 400
         found = await state.objects.objects_by_cid(wanted)
         return [{"bucket": bucket, "key": key} for bucket, key in found], 200

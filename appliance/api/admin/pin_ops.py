@@ -22,8 +22,8 @@ from typing import Any
 from quart import Quart, request
 
 from appliance.api.admin.pins import read_json
-from appliance.errors import InvalidArgument, S3IpfsError
-from appliance.ipfsconn.kubo import normalise_cid
+from appliance.errors import InvalidArgument
+from appliance.model import Cid
 from appliance.service.pin_batch import MAX_CIDS, BatchRunner
 from appliance.service.pin_dynamic import HotColdPolicy
 from appliance.service.pin_rebalance import Rebalancer, RebalanceReport
@@ -60,8 +60,8 @@ def _cids(value: Any) -> list[str]:
         if not isinstance(item, str):
             raise InvalidArgument("every entry of cids must be a string")
         try:
-            out.append(normalise_cid(item))
-        except S3IpfsError as exc:
+            out.append(Cid.normalise(item))
+        except ValueError as exc:
             raise InvalidArgument(f"not a CID: {item[:100]!r}") from exc
     return out
 

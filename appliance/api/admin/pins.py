@@ -23,8 +23,7 @@ from quart import Quart, request
 
 from appliance.components import MetadataStore, Pinner
 from appliance.errors import BackendError, BackendUnavailable, InvalidArgument, NoSuchBucket, S3IpfsError
-from appliance.ipfsconn.kubo import normalise_cid
-from appliance.model import PIN_STATES, PinJob, PinRecord
+from appliance.model import PIN_STATES, Cid, PinJob, PinRecord
 from appliance.service.pin_orchestrator import PinOrchestrator
 from appliance.service.pin_policy import PolicyBook, policy_document
 
@@ -51,8 +50,8 @@ def _error(message: str, status: int) -> tuple[_JSON, int]:
 
 def _cid(text: str) -> str:
     try:
-        return normalise_cid(text)
-    except S3IpfsError as exc:
+        return Cid.normalise(text)
+    except ValueError as exc:
         raise InvalidArgument(f"not a CID: {text[:100]!r}") from exc
 
 

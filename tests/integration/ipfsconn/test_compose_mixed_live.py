@@ -14,6 +14,7 @@ import pytest
 from appliance.errors import BackendError
 from appliance.ipfsconn import unixfs
 from appliance.ipfsconn.kubo import KuboClient
+from appliance.model import RAW, Cid
 from tests.support.nodes import running_nodes
 from tests.support.unixfs_cid import cid_of_bytes
 
@@ -32,9 +33,9 @@ async def test_block_put_and_dag_size(tmp_path: Path) -> None:
     with running_nodes(tmp_path, 1) as (node,):
         async with KuboClient(node.api_url, chunk_size=4 * KiB) as kubo:
             raw = os.urandom(100)
-            assert await kubo.block_put(raw, codec="raw") == unixfs.cid_of_block(raw, unixfs.RAW)
-            assert await kubo.block_get(unixfs.cid_of_block(raw, unixfs.RAW)) == raw
-            assert await kubo.dag_size(unixfs.cid_of_block(raw, unixfs.RAW)) == 100
+            assert await kubo.block_put(raw, codec="raw") == Cid.of_block(raw, RAW).text
+            assert await kubo.block_get(Cid.of_block(raw, RAW).text) == raw
+            assert await kubo.dag_size(Cid.of_block(raw, RAW).text) == 100
             data = os.urandom(200 * 4 * KiB + 5)  # 201 leaves: two levels of dag-pb
             added = await kubo.add(_one(data))
             assert added.cid == cid_of_bytes(data, 4 * KiB)

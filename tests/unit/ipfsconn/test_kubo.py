@@ -35,7 +35,7 @@ async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
 
 
 def test_public_api() -> None:
-    assert kubo.__all__ == ["KuboClient", "RepoStat", "normalise_cid"]
+    assert kubo.__all__ == ["KuboClient", "RepoStat"]
 
 
 # ---- CIDs ------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from appliance.errors import BackendError
 from appliance.ipfsconn import unixfs
 from appliance.ipfsconn.kubo import KuboClient
+from appliance.model import DAG_PB, RAW, Cid
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -43,8 +44,8 @@ class FakeNode:
         assert "timeout" in params, cmd
         if cmd == "block/put":
             data = _payload(request)
-            codec = unixfs.RAW if params.get("format") == "raw" else unixfs.DAG_PB
-            cid = unixfs.cid_of_block(data, codec)
+            codec = RAW if params.get("format") == "raw" else DAG_PB
+            cid = Cid.of_block(data, codec).text
             self.blocks[cid] = data
             return httpx.Response(200, json={"Key": cid, "Size": len(data)})
         if cmd == "block/get":
@@ -59,14 +60,14 @@ class FakeNode:
         return httpx.Response(404, json={"Message": "Not Found", "Code": 3, "Type": "error"})
 
     def leaf(self, data: bytes) -> str:
-        cid = unixfs.cid_of_block(data, unixfs.RAW)
+        cid = Cid.of_block(data, RAW).text
         self.blocks[cid] = data
         return cid
 
     def file(self, chunks: list[bytes]) -> str:
         blocks, root = unixfs.compose_blocks([unixfs.Child(self.leaf(c), len(c), len(c)) for c in chunks])
         for block in blocks:
-            self.blocks[unixfs.cid_of_block(block)] = block
+            self.blocks[Cid.of_block(block).text] = block
         return root
 
 
@@ -74,8 +75,8 @@ async def test_block_put_parameters_for_both_servers() -> None:
     node = FakeNode()
     async with client(node) as kubo:
         dag = unixfs.compose_blocks([unixfs.Child(node.leaf(b"x"), 1, 1)])[0][0]
-        assert await kubo.block_put(dag) == unixfs.cid_of_block(dag)
-        assert await kubo.block_put(b"raw bytes", codec="raw", pin=True) == unixfs.cid_of_block(b"raw bytes", 0x55)
+        assert await kubo.block_put(dag) == Cid.of_block(dag).text
+        assert await kubo.block_put(b"raw bytes", codec="raw", pin=True) == Cid.of_block(b"raw bytes", 0x55).text
         with pytest.raises(ValueError):
             await kubo.block_put(b"{}", codec="dag-cbor")
     (_, dag_params), (_, raw_params) = node.calls
@@ -104,8 +105,8 @@ async def test_block_put_accepts_a_v0_key_and_rejects_a_wrong_one() -> None:
     async with client(handler) as kubo:
         keys.append(_cid_v0(block))  # js-ipfs answers a dag-pb put with the CIDv0 of the same multihash
         assert keys[0].startswith("Qm")
-        assert await kubo.block_put(block) == unixfs.cid_of_block(block)
-        for wrong in (_cid_v0(b"other"), unixfs.cid_of_block(b"other"), unixfs.cid_of_block(block, unixfs.RAW)):
+        assert await kubo.block_put(block) == Cid.of_block(block).text
+        for wrong in (_cid_v0(b"other"), Cid.of_block(b"other").text, Cid.of_block(block, RAW).text):
             keys.append(wrong)
             with pytest.raises(BackendError, match="expected"):
                 await kubo.block_put(block)
@@ -157,4 +158,4 @@ async def test_compose_many_parts_and_errors() -> None:
 def _flatten(blocks: dict[str, bytes], cid: str) -> bytes:
     if cid.startswith("bafk"):
         return blocks[cid]
-    return b"".join(_flatten(blocks, unixfs.cid_text(h)) for h, _ in unixfs.dag_pb_links(blocks[cid]))
+    return b"".join(_flatten(blocks, Cid(h).text) for h, _ in unixfs.dag_pb_links(blocks[cid]))

@@ -10,12 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance.ipfsconn import unixfs
+from appliance.model import RAW, Cid
 from tests.support.unixfs_cid import cid_of_bytes
 
 
 def _raw_leaf(chunk: bytes) -> unixfs.Child:
     digest = hashlib.sha256(chunk).digest()
-    return unixfs.Child(unixfs.cid_text(b"\x01\x55\x12\x20" + digest), len(chunk), len(chunk))
+    return unixfs.Child(Cid(b"\x01\x55\x12\x20" + digest).text, len(chunk), len(chunk))
 
 
 @pytest.mark.parametrize(("size", "chunk"), [(3 * 1024 + 5, 1024), (174 * 64, 64), (200 * 64 + 3, 64), (40_000, 64)])
@@ -25,17 +26,17 @@ def test_compose_of_leaves_equals_the_balanced_layout(size: int, chunk: int) -> 
     blocks, root = unixfs.compose_blocks(leaves)
     # The same leaves under the same ≤174-link levels: exactly the CID an importer computes for the bytes.
     assert root == cid_of_bytes(data, chunk_size=chunk)
-    assert unixfs.cid_of_block(blocks[-1]) == root
+    assert Cid.of_block(blocks[-1]).text == root
 
 
 def test_links_and_tsize_round_trip() -> None:
     leaves = [_raw_leaf(os.urandom(n)) for n in (10, 20, 30)]
     blocks, _ = unixfs.compose_blocks(leaves)
     links = unixfs.dag_pb_links(blocks[0])
-    assert [unixfs.cid_text(c) for c, _ in links] == [leaf.cid for leaf in leaves]
+    assert [Cid(c).text for c, _ in links] == [leaf.cid for leaf in leaves]
     assert [t for _, t in links] == [10, 20, 30]
     assert unixfs.dag_pb_tsize(blocks[0]) == len(blocks[0]) + 60
-    assert all(unixfs.is_raw(c) for c, _ in links)
+    assert all((c)[1:2] == bytes([RAW]) for c, _ in links)
 
 
 def test_wrap_keeps_size_and_adds_a_level() -> None:
@@ -43,15 +44,15 @@ def test_wrap_keeps_size_and_adds_a_level() -> None:
     block, wrapped = unixfs.wrap(leaf)
     assert wrapped.size == 3
     assert wrapped.tsize == len(block) + 3
-    assert [unixfs.cid_text(c) for c, _ in unixfs.dag_pb_links(block)] == [leaf.cid]
-    assert not unixfs.is_raw(unixfs.cid_bytes(wrapped.cid))
+    assert [Cid(c).text for c, _ in unixfs.dag_pb_links(block)] == [leaf.cid]
+    assert not (Cid.parse(wrapped.cid).raw)[1:2] == bytes([RAW])
 
 
 def test_errors() -> None:
     with pytest.raises(ValueError):
         unixfs.compose_blocks([])
     with pytest.raises(ValueError):
-        unixfs.cid_bytes("QmNotBase32")
+        Cid.parse("QmNotBase32").raw
     with pytest.raises(ValueError):
         unixfs.dag_pb_links(b"\x12\xff")  # a length running past the end
 
