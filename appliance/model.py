@@ -14,6 +14,7 @@ __all__ = [
     "AddedContent",
     "BucketMeta",
     "Cid",
+    "DamageReport",
     "DAG_PB",
     "RAW",
     "ListPage",
@@ -413,3 +414,17 @@ class PinJob:
     created: float = 0.0
     started: float = 0.0  # when the pin was first asked (pin timeout, ipfs_pin_duration_seconds)
     extra: int = 0  # replicas the dynamic policy adds on top of the bucket's policy
+
+
+@dataclass(frozen=True, slots=True)
+class DamageReport:
+    """A block a node served wrong (hash mismatch, bad UnixFS structure, wrong size) or could not serve: found by a
+    verified read or by scrub, kept until scrub repairs it or an operator clears it."""
+
+    block: str  # the block's CID (base32)
+    root: str  # the object's root CID it was read for
+    reason: str  # "hash mismatch", "missing", "malformed: …", "size mismatch", …
+    first_seen: float
+    last_seen: float
+    count: int = 1
+    source: str = "read"  # "read" or "scrub"

@@ -23,6 +23,8 @@ Named databases (all in one environment):
     pin_status      CID -> pin status record (JSON, model.PinRecord)                     (schema 3)
     access_stats    CID -> decayed access counter (score, time; two doubles)             (schema 3)
 
+    damaged_blocks  block CID (ASCII) -> damage report (JSON, model.DamageReport)        (schema 4)
+
 A noncurrent version's CID is referenced in cid_refs by VERSION_REF_MARK + its versions-db key.
 
 A part's CID is referenced in cid_refs by PART_REF_MARK + upload id + NUL + part number, so a part being
@@ -102,6 +104,7 @@ DB_SPECS: tuple[tuple[bytes, bool], ...] = (
     (b"pin_due", False),
     (b"pin_status", False),
     (b"access_stats", False),
+    (b"damaged_blocks", False),
 )
 
 _TIME = struct.Struct(">Q")
@@ -132,6 +135,7 @@ class Dbs:
     pin_due: Any
     pin_status: Any
     access_stats: Any
+    damaged_blocks: Any
 
 
 def bucket_key(bucket: str) -> bytes:

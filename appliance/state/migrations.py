@@ -34,7 +34,11 @@ def _pins(txn: Any, dbs: Dbs) -> None:
     they lack."""
 
 
-MIGRATIONS: tuple[tuple[int, Migration], ...] = ((1, _initial), (2, _multipart), (3, _pins))
+def _integrity(txn: Any, dbs: Dbs) -> None:
+    """Version 4: reports of damaged blocks found by verified reads and scrub (damaged_blocks). It starts empty."""
+
+
+MIGRATIONS: tuple[tuple[int, Migration], ...] = ((1, _initial), (2, _multipart), (3, _pins), (4, _integrity))
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from appliance.state import LmdbMetadataStore
+from appliance.state import LmdbMetadataStore, migrations
 from tests.unit.state.support import BUCKET, GRACE, make_bucket, make_meta, put_many_worker
 
 WORKERS = 4
@@ -73,7 +73,7 @@ def test_fresh_store_opened_by_many_processes_at_once(tmp_path: Path) -> None:
     assert [proc.exitcode for proc in procs] == [0] * WORKERS
     store = LmdbMetadataStore(path)
     try:
-        assert store.schema_version() == 3
+        assert store.schema_version() == migrations.CURRENT_VERSION
         assert len(store.list_objects(BUCKET).objects) == WORKERS * (20 - 3)
     finally:
         store.close()

@@ -27,7 +27,7 @@ def stamp(path: Path, value: bytes) -> None:
 def test_fresh_store_is_stamped_current(store_path: Path) -> None:
     store = LmdbMetadataStore(store_path)
     try:
-        assert store.schema_version() == migrations.CURRENT_VERSION == 3
+        assert store.schema_version() == migrations.CURRENT_VERSION == 4
     finally:
         store.close()
 
