@@ -20,6 +20,7 @@ S3IpfsError                      exit 1
 │       └── XAmzContentSHA256Mismatch
 ├── BackendUnavailable           exit 3   Kubo (or another daemon) cannot be reached: retry later
 └── BackendError                 exit 4   a daemon answered with an error we cannot map
+    └── ContentIntegrityError             the node's bytes are not what the CID names (corrupt, short, long)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "ContentIntegrityError",
     "InvalidPolicyDocument",
     "IncorrectNumberOfFilesInPostRequest",
     "MaxPostPreDataLengthExceeded",
@@ -117,6 +119,20 @@ class BackendError(S3IpfsError):
 
     exit_code = 4
     default_message = "The storage backend returned an error."
+
+
+class ContentIntegrityError(BackendError):
+    """A node served bytes that do not match the CID (a block whose hash differs, a UnixFS node that does not add
+    up, a stream shorter or longer than the file): nothing of it is passed on. `block` names the offending block
+    (or the root when the whole stream is at fault); `root` is the object's CID."""
+
+    default_message = "The stored content failed verification."
+
+    def __init__(self, message: str, *, block: str, root: str, reason: str) -> None:
+        super().__init__(message)
+        self.block = block
+        self.root = root
+        self.reason = reason
 
 
 class RequestError(S3IpfsError):

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from appliance.errors import BackendError, BackendUnavailable
+from appliance.errors import BackendError, BackendUnavailable, ContentIntegrityError
 from appliance.httpio import read_limited
 from appliance.ipfsconn import unixfs
 from appliance.model import DAG_PB, RAW, AddedContent, Cid
@@ -329,10 +329,26 @@ class KuboClient:
             raise BackendError(f"IPFS files/stat: {cid} is a {str(stat.get('Type'))[:20]}, not a file")
         return _as_int(stat.get("Size"), "file size")
 
-    async def block_get(self, cid: str, *, limit: int = 4 * 1024 * 1024) -> bytes:
-        """The raw bytes of one block (at most `limit`)."""
-        async with self._request("block/get", [("arg", cid)], deadline=self._timeout) as response:
-            return await _read_limited(response, "block/get", limit)
+    async def block_get(self, cid: str, *, limit: int = 4 * 1024 * 1024, deadline: float | None = None) -> bytes:
+        """The raw bytes of one block (at most `limit`), checked against the CID's multihash: a block whose hash
+        differs is a ContentIntegrityError (the node's bytes are never trusted). `deadline` defaults to the
+        client's timeout; a block the node lacks and cannot find in time is BackendUnavailable."""
+        try:
+            wanted = Cid.parse(cid)
+        except ValueError as exc:
+            raise BackendError(f"not a CID: {cid[:80]!r}") from exc
+        async with self._request(
+            "block/get", [("arg", cid)], deadline=self._timeout if deadline is None else deadline
+        ) as response:
+            block = await _read_limited(response, "block/get", limit)
+        if not wanted.verifies(block):
+            raise ContentIntegrityError(
+                f"IPFS block/get: block {wanted.text} does not match its hash",
+                block=wanted.text,
+                root=wanted.text,
+                reason="hash mismatch",
+            )
+        return block
 
     async def block_put(self, data: bytes, *, codec: str = "dag-pb", pin: bool = False) -> str:
         """Store one block (`codec` "dag-pb" or "raw", sha2-256); returns its CIDv1 (base32), checked against the

@@ -16,9 +16,11 @@ from appliance.model import Cid, decode_varint, encode_varint
 __all__ = [
     "MAX_LINKS",
     "Child",
+    "FileNode",
     "compose_blocks",
     "dag_pb_links",
     "dag_pb_tsize",
+    "decode_file_node",
     "file_node_size",
     "wrap",
 ]
@@ -164,3 +166,75 @@ def wrap(child: Child) -> tuple[bytes, Child]:
     same depth this way, which some exporters (js-ipfs) need to return the bytes in order."""
     block = _file_node([child])
     return block, Child(Cid.of_block(block).text, child.size, len(block) + child.tsize)
+
+
+@dataclass(frozen=True, slots=True)
+class FileNode:
+    """A dag-pb UnixFS file node, checked for consistency: `data` (inline bytes, first) then one child per link,
+    the i-th holding `blocksizes[i]` file bytes; `size` is their sum (and the node's filesize when it states one)."""
+
+    links: tuple[Cid, ...]
+    blocksizes: tuple[int, ...]
+    data: bytes
+    size: int
+
+
+def _link_cid(payload: bytes) -> Cid:
+    found: Cid | None = None
+    for number, value in _fields(payload):
+        if number == 1:
+            if not isinstance(value, bytes):
+                raise ValueError("a dag-pb link's Hash is not bytes")
+            found = Cid(value)
+    if found is None:
+        raise ValueError("a dag-pb link without a Hash")
+    return found
+
+
+def decode_file_node(block: bytes, *, max_size: int = 1 << 62) -> FileNode:
+    """Parse a dag-pb UnixFS File (or Raw) node strictly; ValueError naming what is wrong: a directory or another
+    type, links and blocksizes that disagree, a filesize that is not the sum of its parts, a link that is not a
+    CIDv1, a size above `max_size`."""
+    links: list[Cid] = []
+    payloads: list[bytes] = []
+    for number, value in _fields(block):
+        if not isinstance(value, bytes):
+            raise ValueError("a dag-pb node field has the wrong wire type")
+        if number == 2:
+            if payloads:
+                raise ValueError("a dag-pb link after the Data field")
+            links.append(_link_cid(value))
+        elif number == 1:
+            payloads.append(value)
+        else:
+            raise ValueError(f"unknown dag-pb field {number}")
+    if len(payloads) != 1:
+        raise ValueError("a dag-pb node needs exactly one UnixFS Data field")
+    kind: int | None = None
+    filesize: int | None = None
+    data = b""
+    blocksizes: list[int] = []
+    for number, value in _fields(payloads[0]):
+        if number == 1 and isinstance(value, int):
+            kind = value
+        elif number == 2 and isinstance(value, bytes):
+            data = value
+        elif number == 3 and isinstance(value, int):
+            filesize = value
+        elif number == 4 and isinstance(value, int):
+            blocksizes.append(value)
+        elif number == 4 and isinstance(value, bytes):  # packed repeated (some encoders)
+            pos = 0
+            while pos < len(value):
+                size, pos = _read_varint(value, pos)
+                blocksizes.append(size)
+    if kind not in (0, _FILE):
+        raise ValueError(f"UnixFS node of type {kind} is not a file")
+    if len(blocksizes) != len(links):
+        raise ValueError(f"{len(links)} links but {len(blocksizes)} blocksizes")
+    total = len(data) + sum(blocksizes)
+    if filesize is not None and filesize != total:
+        raise ValueError(f"filesize {filesize} is not the {total} bytes of its data and children")
+    if total > max_size:
+        raise ValueError(f"a file node of {total} bytes is larger than expected")
+    return FileNode(links=tuple(links), blocksizes=tuple(blocksizes), data=data, size=total)

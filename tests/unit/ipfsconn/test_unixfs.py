@@ -64,3 +64,42 @@ def test_link_parser_never_crashes(data: bytes) -> None:
         unixfs.dag_pb_links(data)
     except ValueError:
         pass
+
+
+def test_decode_file_node_of_a_composed_root() -> None:
+    leaves = [_raw_leaf(bytes([i]) * (i + 1)) for i in range(5)]
+    blocks, root = unixfs.compose_blocks(leaves)
+    node = unixfs.decode_file_node(blocks[-1])
+    assert [c.text for c in node.links] == [leaf.cid for leaf in leaves]
+    assert node.blocksizes == tuple(leaf.size for leaf in leaves)
+    assert node.size == sum(leaf.size for leaf in leaves) and node.data == b""
+    with pytest.raises(ValueError, match="larger than expected"):
+        unixfs.decode_file_node(blocks[-1], max_size=3)
+
+
+@pytest.mark.parametrize(
+    ("block", "match"),
+    [
+        (b"", "exactly one UnixFS Data"),
+        (b"\x0a\x02\x08\x01", "type 1 is not a file"),  # a directory
+        (b"\x0a\x04\x08\x02\x18\x05", "filesize 5"),  # filesize without the bytes
+        (b"\x0a\x04\x08\x02\x20\x03", "0 links but 1 blocksizes"),
+        (b"\x12\x02\x0a\x00\x0a\x02\x08\x02", "CIDv1"),  # a link whose hash is empty
+        (b"\x1a\x00", "unknown dag-pb field"),
+        (b"\x0a\x02\x08\x02\x12\x00", "link after the Data"),
+        (b"\x0a\x05\x08", "truncated"),
+        (b"\x08\x01", "wrong wire type"),
+    ],
+)
+def test_decode_file_node_rejects(block: bytes, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        unixfs.decode_file_node(block)
+
+
+def test_decode_file_node_inline_data_and_packed_blocksizes() -> None:
+    leaf = _raw_leaf(b"abc")
+    link = b"\x0a" + bytes([len(Cid.parse(leaf.cid).raw)]) + Cid.parse(leaf.cid).raw
+    data = b"\x08\x02\x12\x02hi\x18\x05\x22\x01\x03"  # File, data "hi", filesize 5, packed blocksizes [3]
+    block = b"\x12" + bytes([len(link)]) + link + b"\x0a" + bytes([len(data)]) + data
+    node = unixfs.decode_file_node(block)
+    assert (node.data, node.blocksizes, node.size) == (b"hi", (3,), 5)
