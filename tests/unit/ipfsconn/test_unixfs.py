@@ -68,7 +68,7 @@ def test_link_parser_never_crashes(data: bytes) -> None:
 
 def test_decode_file_node_of_a_composed_root() -> None:
     leaves = [_raw_leaf(bytes([i]) * (i + 1)) for i in range(5)]
-    blocks, root = unixfs.compose_blocks(leaves)
+    blocks, _ = unixfs.compose_blocks(leaves)
     node = unixfs.decode_file_node(blocks[-1])
     assert [c.text for c in node.links] == [leaf.cid for leaf in leaves]
     assert node.blocksizes == tuple(leaf.size for leaf in leaves)
