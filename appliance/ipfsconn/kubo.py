@@ -28,6 +28,7 @@ import httpx
 from appliance.errors import BackendError, BackendUnavailable, ContentIntegrityError
 from appliance.httpio import read_limited
 from appliance.ipfsconn import unixfs
+from appliance.ipfsconn.dagread import VerifiedReader
 from appliance.model import DAG_PB, RAW, AddedContent, Cid
 
 __all__ = ["KuboClient", "RepoStat"]
@@ -175,12 +176,16 @@ class KuboClient:
         connect_timeout: float = 2.0,
         auth_header: str = "",
         transport: httpx.AsyncBaseTransport | None = None,
+        verify_reads: bool = True,
+        prefetch: int = 4,
     ) -> None:
         if not api_url.startswith(("http://", "https://")):
             raise ValueError("api_url must start with http:// or https://")
         if chunk_size <= 0 or timeout <= 0 or connect_timeout <= 0:
             raise ValueError("chunk_size, timeout and connect_timeout must be > 0")
         self._chunk_size = chunk_size
+        self._verify = verify_reads
+        self._reader = VerifiedReader(self.block_get, prefetch=prefetch)
         self._timeout = timeout
         self._connect_timeout = connect_timeout
         if transport is None:
@@ -291,19 +296,28 @@ class KuboClient:
         return AddedContent(cid=normalise_cid(event["Hash"]), size=body.size)
 
     async def cat(self, cid: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
-        """Stream the file's bytes from `offset`, `length` bytes (None: to the end).
+        """Stream the file's bytes from `offset`, `length` bytes (None: to the end), verified block by block
+        against the CID (dagread.VerifiedReader) unless the client was made with `verify_reads=False`.
 
-        With `length=None` the file's size is asked first (`files/stat`, which also fails fast when the
-        root is missing): it sizes the node's deadline and lets a truncated stream be detected. Callers
-        that know the size should pass `length` and save that call."""
+        With `length=None` the file's size is asked first (`files/stat`, which also fails fast when the root
+        is missing). A stream that ends short or runs long is a ContentIntegrityError, never a short read."""
         if offset < 0 or (length is not None and length < 0):
             raise ValueError("offset and length must be >= 0")
         expected = length if length is not None else max(await self.file_size(cid) - offset, 0)
         if expected == 0:
             return  # the node rejects length=0 and an offset at the end
-        params = [("arg", cid), ("offset", str(offset))]
-        if length is not None:
-            params.append(("length", str(length)))
+        if self._verify:
+            async for piece in self._reader.read(cid, offset, expected):
+                yield piece
+            return
+        async for piece in self._cat_unverified(cid, offset, expected):
+            yield piece
+
+    async def _cat_unverified(self, cid: str, offset: int, expected: int) -> AsyncIterator[bytes]:
+        """`cat` as the node streams it (for `verify_reads: false` and the benchmark baseline): only the length is
+        checked. An error after the first byte travels in the X-Stream-Error trailer, which httpx cannot see, so
+        the length is what catches it."""
+        params = [("arg", cid), ("offset", str(offset)), ("length", str(expected))]
         received = 0
         deadline = self._timeout + expected / _MIN_RATE
         async with self._request("cat", params, deadline=deadline, read_timeout=self._timeout + _MARGIN) as response:
@@ -311,16 +325,18 @@ class KuboClient:
             async for piece in response.aiter_bytes():
                 received += len(piece)
                 if received > expected:
-                    raise BackendError(f"IPFS cat: {cid} returned more than {expected} bytes")
+                    raise ContentIntegrityError(
+                        f"IPFS cat: {cid} returned more than {expected} bytes", block=cid, root=cid, reason="long"
+                    )
                 if len(piece) <= _CAT_CHUNK:
                     yield piece
                 else:
                     for start in range(0, len(piece), _CAT_CHUNK):
                         yield piece[start : start + _CAT_CHUNK]
-        # An error after the first byte travels in the X-Stream-Error trailer, which httpx cannot see:
-        # a short stream is the sign of it when the size is known.
-        if length is None and received != expected:
-            raise BackendError(f"IPFS cat: {cid} ended after {received} of {expected} bytes")
+        if received != expected:
+            raise ContentIntegrityError(
+                f"IPFS cat: {cid} ended after {received} of {expected} bytes", block=cid, root=cid, reason="short"
+            )
 
     async def file_size(self, cid: str) -> int:
         """The UnixFS file size of `cid` (`files/stat`); BackendError if it is not a file."""

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 import appliance.ipfsconn.kubo as kubo
-from appliance.errors import BackendError, BackendUnavailable
+from appliance.errors import BackendError, BackendUnavailable, ContentIntegrityError
 from appliance.ipfsconn.kubo import KuboClient, RepoStat, normalise_cid
 from tests.support.unixfs_cid import cid_of_bytes
 
@@ -197,7 +197,7 @@ async def test_cat_with_length_streams_and_sends_range() -> None:
         seen.append(request)
         return httpx.Response(200, content=data)
 
-    async with client(handler, timeout=10) as c:
+    async with client(handler, timeout=10, verify_reads=False) as c:
         pieces = [p async for p in c.cat(HELLO_B32, offset=7, length=len(data))]
     assert b"".join(pieces) == data
     assert max(len(p) for p in pieces) <= 256 * 1024
@@ -215,11 +215,11 @@ async def test_cat_without_length_asks_the_size_first() -> None:
             return httpx.Response(200, json={"Type": "file", "Size": "12", "Hash": HELLO_B58})
         return httpx.Response(200, content=b"world\n")
 
-    async with client(handler) as c:
+    async with client(handler, verify_reads=False) as c:
         assert b"".join([p async for p in c.cat(HELLO_B32, offset=6)]) == b"world\n"
     assert seen[0].url.params["arg"] == f"/ipfs/{HELLO_B32}"
     assert seen[0].url.params["timeout"] == "30s"
-    assert "length" not in seen[1].url.params
+    assert seen[1].url.params["length"] == "6"
 
 
 async def test_cat_empty_ranges_make_no_cat_call() -> None:
@@ -240,9 +240,32 @@ async def test_cat_short_stream_is_backend_error() -> None:
             return httpx.Response(200, json={"Type": "file", "Size": 100})
         return httpx.Response(200, content=b"x" * 60, headers={"Trailer": "X-Stream-Error"})
 
-    async with client(handler) as c:
-        with pytest.raises(BackendError, match="60 of 100"):
+    async with client(handler, verify_reads=False) as c:
+        with pytest.raises(ContentIntegrityError, match="60 of 100"):
             [p async for p in c.cat(HELLO_B32)]
+        with pytest.raises(ContentIntegrityError, match="60 of 100"):  # also when the caller gives the length
+            [p async for p in c.cat(HELLO_B32, 0, 100)]
+
+
+async def test_cat_long_stream_is_an_integrity_error() -> None:
+    async with client(lambda _: httpx.Response(200, content=b"x" * 101), verify_reads=False) as c:
+        with pytest.raises(ContentIntegrityError, match="more than 100"):
+            [p async for p in c.cat(HELLO_B32, 0, 100)]
+
+
+async def test_cat_verifies_blocks_by_default() -> None:
+    good = b"hello world\n"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/api/v0/block/get"
+        return httpx.Response(200, content=good)
+
+    async with client(handler) as c:
+        assert b"".join([p async for p in c.cat(HELLO_B32, 6, 6)]) == b"world\n"
+
+    async with client(lambda _: httpx.Response(200, content=b"hello World\n")) as c:
+        with pytest.raises(ContentIntegrityError, match="hash mismatch"):
+            [p async for p in c.cat(HELLO_B32, 0, 12)]
 
 
 async def test_cat_of_a_directory_is_backend_error() -> None:
@@ -322,7 +345,7 @@ async def test_error_mid_stream_is_unavailable() -> None:
             yield b"first" * 60_000
             raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
 
-    async with client(lambda request: httpx.Response(200, stream=Broken())) as c:
+    async with client(lambda request: httpx.Response(200, stream=Broken()), verify_reads=False) as c:
         got: list[bytes] = []
         with pytest.raises(BackendUnavailable):
             async for piece in c.cat(HELLO_B32, 0, 10**6):
