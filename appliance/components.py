@@ -8,6 +8,7 @@ from typing import Protocol
 from appliance.model import (
     AddedContent,
     BucketMeta,
+    DamageReport,
     ListPage,
     ObjectMeta,
     PartMeta,
@@ -53,8 +54,12 @@ class ContentStore(Protocol):
         nothing is pinned."""
         ...
 
-    def cat(self, cid: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
-        """Stream the file's bytes from `offset`, `length` bytes (None: to the end)."""
+    def cat(
+        self, cid: str, offset: int = 0, length: int | None = None, *, size: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream the file's bytes from `offset`, `length` bytes (None: to the end), verified against the CID (and
+        against `size`, the file size recorded for it, when given): a node's bytes that do not match, or a stream
+        that ends short or runs long, raise ContentIntegrityError before any wrong byte is yielded."""
         ...
 
     async def compose(self, parts: Sequence[tuple[str, int]], *, pin: bool = True) -> str:
@@ -114,6 +119,10 @@ class MetadataStore(Protocol):
 
     def get_object(self, bucket: str, key: str) -> ObjectMeta | None:
         """The object, or None."""
+        ...
+
+    def report_damage(self, report: DamageReport) -> DamageReport:
+        """Record a damaged block (merged with an earlier report of it); the stored report."""
         ...
 
     def delete_object(self, bucket: str, key: str, *, unpin_grace: float, now: float) -> ObjectMeta | None:

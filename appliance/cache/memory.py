@@ -87,14 +87,18 @@ class CachingContentStore:
             self._cache.put((added.cid, 0, total), b"".join(kept))
         return added
 
-    def cat(self, cid: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+    def cat(
+        self, cid: str, offset: int = 0, length: int | None = None, *, size: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Served from memory when this very range was read (or added) whole before; else read through and kept
+        only if the inner store's (verified) stream ended with every byte."""
         if length is None or length > self._cache.max_item_bytes:
-            return self._inner.cat(cid, offset, length)
+            return self._inner.cat(cid, offset, length, size=size)
         key = (cid, offset, length)
         hit = self._cache.get(key)
         if hit is not None:
             return _single(hit)
-        return self._fill(key, self._inner.cat(cid, offset, length))
+        return self._fill(key, self._inner.cat(cid, offset, length, size=size))
 
     async def _fill(self, key: tuple[str, int, int], source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         parts: list[bytes] = []

@@ -295,7 +295,9 @@ class KuboClient:
         event = _last_add_event(reply)
         return AddedContent(cid=normalise_cid(event["Hash"]), size=body.size)
 
-    async def cat(self, cid: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+    async def cat(
+        self, cid: str, offset: int = 0, length: int | None = None, *, size: int | None = None
+    ) -> AsyncIterator[bytes]:
         """Stream the file's bytes from `offset`, `length` bytes (None: to the end), verified block by block
         against the CID (dagread.VerifiedReader) unless the client was made with `verify_reads=False`.
 
@@ -307,7 +309,7 @@ class KuboClient:
         if expected == 0:
             return  # the node rejects length=0 and an offset at the end
         if self._verify:
-            async for piece in self._reader.read(cid, offset, expected):
+            async for piece in self._reader.read(cid, offset, expected, size=size):
                 yield piece
             return
         async for piece in self._cat_unverified(cid, offset, expected):

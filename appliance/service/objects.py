@@ -9,8 +9,15 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from appliance.components import ContentStore, MetadataStore, ObjectBody
-from appliance.errors import DeleteMarkerError, InvalidArgument, NoSuchBucket, NoSuchKey, NoSuchVersion
-from appliance.model import ListPage, ObjectMeta, PinRecord, VersionPage, parse_version_id, validate_key
+from appliance.errors import (
+    ContentIntegrityError,
+    DeleteMarkerError,
+    InvalidArgument,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchVersion,
+)
+from appliance.model import DamageReport, ListPage, ObjectMeta, PinRecord, VersionPage, parse_version_id, validate_key
 from appliance.service.pin_orchestrator import PinAcknowledger
 
 __all__ = ["DeleteResult", "ObjectService", "PutRequest", "check_version_id", "release_quietly"]
@@ -236,13 +243,46 @@ class ObjectService:
         return meta
 
     def open_content(self, meta: ObjectMeta, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
-        """Stream the object's bytes (a range of them) from IPFS."""
+        """Stream the object's bytes (a range of them) from IPFS, verified against its CID and recorded size. A
+        block that fails verification is reported (damaged_blocks, for scrub and the metrics) and the stream
+        raises ContentIntegrityError before any byte of it."""
         if length is None:
             # Known size: saves the node a stat call per GET.
             length = meta.size - offset
         if self._on_read is not None:
             self._on_read(meta.cid)
-        return self._content.cat(meta.cid, offset, length)
+        return self._checked(meta, self._content.cat(meta.cid, offset, length, size=meta.size))
+
+    async def _checked(self, meta: ObjectMeta, source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        try:
+            async for piece in source:
+                yield piece
+        except ContentIntegrityError as exc:
+            log.error(
+                "content of %s/%s (cid %s) failed verification at block %s: %s",
+                meta.bucket,
+                meta.key[:200],
+                meta.cid,
+                exc.block,
+                exc.reason,
+            )
+            await self.report_damage(exc)
+            raise
+        finally:
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def report_damage(self, error: ContentIntegrityError, source: str = "read") -> None:
+        """Record a block that failed verification; never raises (an error is already on its way)."""
+        now = self._clock()
+        report = DamageReport(
+            block=error.block, root=error.root, reason=error.reason, first_seen=now, last_seen=now, source=source
+        )
+        try:
+            await asyncio.shield(asyncio.to_thread(self._store.report_damage, report))
+        except Exception:
+            log.exception("could not record the damaged block %s", error.block)
 
     async def delete_object(self, bucket: str, key: str) -> ObjectMeta | None:
         """Delete the object (absent is not an error, as in S3); NoSuchBucket if the bucket is gone."""

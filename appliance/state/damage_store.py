@@ -14,6 +14,7 @@ from appliance.state.store_base import guarded as _guarded
 __all__ = ["DamageMethods"]
 
 _MAX_REASON = 200
+_TOTAL = b"damage_total:"  # meta-db key prefix of the per-source report counters
 
 
 def _encode(report: DamageReport) -> bytes:
@@ -67,7 +68,24 @@ class DamageMethods(StoreBase):
                     source=report.source,
                 )
             txn.put(key, _encode(report), db=self._dbs.damaged_blocks)
+            total_key = _TOTAL + report.source.encode("ascii", "replace")[:16]
+            total = txn.get(total_key, db=self._dbs.meta)
+            txn.put(total_key, str(int(bytes(total)) + 1 if total else 1).encode("ascii"), db=self._dbs.meta)
         return report
+
+    @_guarded
+    def damage_totals(self) -> dict[str, int]:
+        """How many damage reports each source ("read", "scrub") made since the store was created (a counter
+        that survives clears, for the metrics)."""
+        out: dict[str, int] = {}
+        with self._env.begin() as txn:
+            cursor = txn.cursor(db=self._dbs.meta)
+            if cursor.set_range(_TOTAL):
+                for key, value in cursor:
+                    if not bytes(key).startswith(_TOTAL):
+                        break
+                    out[bytes(key)[len(_TOTAL) :].decode("ascii", "replace")] = int(bytes(value))
+        return out
 
     @_guarded
     def damage_reports(self, limit: int = 1000) -> list[DamageReport]:

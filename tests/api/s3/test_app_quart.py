@@ -42,7 +42,9 @@ class MemoryContent:
         self.blobs[cid] = data
         return AddedContent(cid=cid, size=len(data))
 
-    async def cat(self, cid: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+    async def cat(
+        self, cid: str, offset: int = 0, length: int | None = None, *, size: int | None = None
+    ) -> AsyncIterator[bytes]:
         if self.down:
             raise BackendUnavailable("node down")
         data = self.blobs[cid]

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from appliance.errors import BackendUnavailable
+from appliance.errors import BackendUnavailable, ContentIntegrityError
 from appliance.ipfsconn.devnode import LocalNode, jsipfs_path, kubo_path
 from appliance.ipfsconn.kubo import KuboClient
 from tests.support.nodes import start_local_node
@@ -100,7 +100,6 @@ RANGES = [
     (CHUNK - 1, CHUNK + 2),
     (3 * CHUNK, 7),
     (3 * CHUNK + 6, 1),
-    (3 * CHUNK + 6, 100),  # past the end: the node returns what there is
     (5, None),
     (2 * CHUNK + 1, None),
     (3 * CHUNK + 6, None),
@@ -114,6 +113,18 @@ async def test_cat_ranges_at_chunk_boundaries(kubo: KuboClient, offset: int, len
     added = await kubo.add(feed(data))
     end = None if length is None else offset + length
     assert await read_all(kubo.cat(added.cid, offset, length)) == data[offset:end]
+
+
+@pytest.mark.parametrize("verify", [True, False])
+async def test_cat_past_the_end_is_an_error_not_a_short_read(kubo: KuboClient, verify: bool) -> None:
+    data = data_of(3 * CHUNK + 7, seed=1)
+    added = await kubo.add(feed(data))
+    kubo._verify = verify
+    try:
+        with pytest.raises(ContentIntegrityError):
+            await read_all(kubo.cat(added.cid, 3 * CHUNK + 6, 100))
+    finally:
+        kubo._verify = True
 
 
 async def test_pin_unpin_is_pinned(kubo: KuboClient) -> None:

@@ -27,7 +27,9 @@ class FakeContent:
         self.blobs[cid] = data
         return AddedContent(cid=cid, size=len(data))
 
-    async def cat(self, cid: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+    async def cat(
+        self, cid: str, offset: int = 0, length: int | None = None, *, size: int | None = None
+    ) -> AsyncIterator[bytes]:
         self.cats += 1
         data = self.blobs[cid]
         end = len(data) if length is None else offset + length

@@ -24,6 +24,9 @@ def test_reports_merge_list_count_clear(store: LmdbMetadataStore) -> None:
     assert store.damage_count() == 2
     assert store.clear_damage("bafka") and not store.clear_damage("bafka")
     assert store.damage_count() == 1
+    assert store.damage_totals() == {"read": 3}
+    store.report_damage(DamageReport("bafke", "bafyroot", "missing", 1.0, 1.0, source="scrub"))
+    assert store.damage_totals() == {"read": 3, "scrub": 1}
 
 
 def test_long_reason_is_cut(store: LmdbMetadataStore) -> None:
