@@ -177,7 +177,7 @@ class KuboClient:
         auth_header: str = "",
         transport: httpx.AsyncBaseTransport | None = None,
         verify_reads: bool = True,
-        prefetch: int = 4,
+        read_batch: int = 64,
     ) -> None:
         if not api_url.startswith(("http://", "https://")):
             raise ValueError("api_url must start with http:// or https://")
@@ -185,7 +185,7 @@ class KuboClient:
             raise ValueError("chunk_size, timeout and connect_timeout must be > 0")
         self._chunk_size = chunk_size
         self._verify = verify_reads
-        self._reader = VerifiedReader(self.block_get, prefetch=prefetch)
+        self._reader = VerifiedReader(self.block_get, self._cat_unverified, batch=read_batch)
         self._timeout = timeout
         self._connect_timeout = connect_timeout
         if transport is None:

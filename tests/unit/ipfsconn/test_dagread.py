@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import os
 import random
+from collections.abc import AsyncIterator
 
 import pytest
 from hypothesis import given, settings
@@ -28,6 +29,10 @@ class Blocks:
         self.delay: dict[str, float] = {}
         self.active = 0
         self.peak = 0
+        self.cats: list[tuple[str, int, int]] = []
+        self.cat_cut = 0  # bytes a cat stream drops at its end
+        self.cat_extra = b""  # bytes a cat stream adds at its end
+        self.piece = 7  # odd piece sizes, so pieces straddle leaf boundaries
 
     def put(self, block: bytes, codec: int) -> str:
         cid = Cid.of_block(block, codec).text
@@ -48,6 +53,27 @@ class Blocks:
             return block
         finally:
             self.active -= 1
+
+    def file_bytes(self, cid: str) -> bytes:
+        """What a node's `cat` would return: the served blocks' bytes in file order, unverified."""
+        if cid not in self.stored:
+            raise BackendUnavailable(f"block {cid} not found in time")  # a node's cat waits, then times out
+        block = self.served.get(cid, self.stored[cid])
+        if Cid.parse(cid).is_raw:
+            return block
+        node = unixfs.decode_file_node(block)
+        return node.data + b"".join(self.file_bytes(link.text) for link in node.links)
+
+    async def cat(self, cid: str, offset: int, length: int) -> AsyncIterator[bytes]:
+        self.cats.append((cid, offset, length))
+        data = self.file_bytes(cid)[offset : offset + length]
+        data = data[: len(data) - self.cat_cut] + self.cat_extra
+        for start in range(0, len(data), self.piece):
+            await asyncio.sleep(0)
+            yield data[start : start + self.piece]
+
+    def reader(self, batch: int = 64) -> VerifiedReader:
+        return VerifiedReader(self.get, self.cat, batch=batch)
 
 
 def build_file(blocks: Blocks, data: bytes, chunk: int) -> tuple[str, list[str]]:
@@ -78,13 +104,18 @@ def store() -> Blocks:
 
 async def test_whole_file_and_ranges_of_a_two_level_dag(store: Blocks) -> None:
     root, leaves = build_file(store, DATA, 64)
-    reader = VerifiedReader(store.get, prefetch=3)
+    reader = store.reader(batch=3)
     assert await read_all(reader, root, 0, len(DATA), size=len(DATA)) == DATA
+    assert not set(store.fetched) & set(leaves)  # leaves come from cat streams, runs of 3 leaves each
+    assert [c[1:] for c in store.cats[:2]] == [(0, 192), (192, 192)]
+    assert len(store.cats) == 67  # 201 leaves, split where the walk changes inner node (174 | 27)
     store.fetched.clear()
+    store.cats.clear()
     assert await read_all(reader, root, 64 * 180 + 5, 70) == DATA[64 * 180 + 5 : 64 * 180 + 75]
-    fetched_leaves = [cid for cid in store.fetched if cid in leaves]
-    assert fetched_leaves == leaves[180:182]  # only the blocks the range touches
-    assert store.peak <= 3 + 1  # the leaves in flight, and the inner node the walk reads meanwhile
+    assert store.cats == [(root, 64 * 180, 128)]  # whole leaves, only the two the range touches
+    store.cats.clear()
+    assert await read_all(reader, root, 64 * 180 + 5, 7) == DATA[64 * 180 + 5 : 64 * 180 + 12]
+    assert store.cats == [] and store.fetched[-1] == leaves[180]  # one leaf: one block/get
 
 
 @settings(max_examples=60, deadline=None)
@@ -93,13 +124,13 @@ def test_every_range(offset: int, length: int) -> None:
     store = Blocks()
     root, _ = build_file(store, DATA, 64)
     length = min(length, len(DATA) - offset)
-    got = asyncio.run(read_all(VerifiedReader(store.get, prefetch=2), root, offset, length, size=len(DATA)))
+    got = asyncio.run(read_all(store.reader(batch=2), root, offset, length, size=len(DATA)))
     assert got == DATA[offset : offset + length]
 
 
 async def test_single_raw_block_root(store: Blocks) -> None:
     root, _ = build_file(store, b"hello world\n", 1024)
-    reader = VerifiedReader(store.get)
+    reader = store.reader()
     assert await read_all(reader, root, 6, 6) == b"world\n"
     assert await read_all(reader, root, 0, 12, size=12) == b"hello world\n"
     with pytest.raises(ContentIntegrityError, match="size mismatch"):
@@ -109,29 +140,51 @@ async def test_single_raw_block_root(store: Blocks) -> None:
 async def test_recorded_size_must_match_the_root(store: Blocks) -> None:
     root, _ = build_file(store, DATA, 64)
     with pytest.raises(ContentIntegrityError, match="size mismatch"):
-        await read_all(VerifiedReader(store.get), root, 0, 10, size=len(DATA) + 1)
+        await read_all(store.reader(), root, 0, 10, size=len(DATA) + 1)
     raw_root, _ = build_file(store, b"abc", 64)
     with pytest.raises(ContentIntegrityError, match="size mismatch"):
-        await read_all(VerifiedReader(store.get), raw_root, 0, 3, size=4)
+        await read_all(store.reader(), raw_root, 0, 3, size=4)
 
 
 async def test_a_corrupted_leaf_stops_before_its_bytes(store: Blocks) -> None:
     root, leaves = build_file(store, DATA, 64)
     bad = leaves[100]
     store.served[bad] = b"\0" * 64
+    for batch in (1, 4, 64):
+        got: list[bytes] = []
+        with pytest.raises(ContentIntegrityError) as info:
+            async for piece in store.reader(batch=batch).read(root, 0, len(DATA)):
+                got.append(piece)
+        assert info.value.block == bad and info.value.root == root and info.value.reason == "hash mismatch"
+        assert b"".join(got) == DATA[: 100 * 64]  # everything before the bad block, nothing of it or after
+
+
+@pytest.mark.parametrize(("cut", "extra", "reason"), [(1, b"", "short stream"), (0, b"x", "long stream")])
+async def test_a_short_or_long_cat_stream(store: Blocks, cut: int, extra: bytes, reason: str) -> None:
+    root, _ = build_file(store, DATA, 64)
+    store.cat_cut, store.cat_extra = cut, extra
     got: list[bytes] = []
-    with pytest.raises(ContentIntegrityError) as info:
-        async for piece in VerifiedReader(store.get, prefetch=4).read(root, 0, len(DATA)):
+    with pytest.raises(ContentIntegrityError, match=reason):
+        async for piece in store.reader(batch=8).read(root, 0, 64 * 8):
             got.append(piece)
-    assert info.value.block == bad and info.value.root == root and info.value.reason == "hash mismatch"
-    assert b"".join(got) == DATA[: 100 * 64]  # everything before the bad block, nothing of it or after
+    assert len(b"".join(got)) <= 64 * 8 - (64 if cut else 0)  # the leaf it cut was never passed on
+    assert b"".join(got) == DATA[: len(b"".join(got))]
+
+
+async def test_a_stream_that_shifts_bytes_between_leaves(store: Blocks) -> None:
+    """Right total length, wrong bytes: a leaf's bytes swapped with its neighbour's fail the hash."""
+    root, leaves = build_file(store, DATA, 64)
+    store.served[leaves[1]], store.served[leaves[2]] = store.stored[leaves[2]], store.stored[leaves[1]]
+    with pytest.raises(ContentIntegrityError, match="hash mismatch") as info:
+        await read_all(store.reader(), root, 0, 64 * 4)
+    assert info.value.block == leaves[1]
 
 
 async def test_a_corrupted_inner_node(store: Blocks) -> None:
     root, _ = build_file(store, DATA, 64)
     store.served[root] = store.stored[root][:-1] + b"\x00"
     with pytest.raises(ContentIntegrityError, match="hash mismatch") as info:
-        await read_all(VerifiedReader(store.get), root, 0, 10)
+        await read_all(store.reader(), root, 0, 10)
     assert info.value.block == root
 
 
@@ -141,22 +194,22 @@ async def test_a_node_that_hashes_right_but_lies_about_sizes(store: Blocks) -> N
     node = unixfs._file_node([unixfs.Child(short, 5, 3)])  # says the leaf holds 5 bytes
     root = store.put(node, 0x70)
     with pytest.raises(ContentIntegrityError, match="size mismatch") as info:
-        await read_all(VerifiedReader(store.get), root, 0, 5)
+        await read_all(store.reader(), root, 0, 5)
     assert info.value.block == short
 
 
 async def test_a_directory_or_garbage_node(store: Blocks) -> None:
     directory = store.put(b"\x0a\x02\x08\x01", 0x70)
     with pytest.raises(ContentIntegrityError, match="malformed: UnixFS node of type 1"):
-        await read_all(VerifiedReader(store.get), directory, 0, 1)
+        await read_all(store.reader(), directory, 0, 1)
     garbage = store.put(b"\xff\xff\xff", 0x70)
     with pytest.raises(ContentIntegrityError, match="malformed"):
-        await read_all(VerifiedReader(store.get), garbage, 0, 1)
+        await read_all(store.reader(), garbage, 0, 1)
     other_codec = Cid(b"\x01\x71\x12\x20" + hashlib.sha256(b"x").digest()).text  # dag-cbor
     with pytest.raises(ContentIntegrityError, match="unexpected codec"):
-        await read_all(VerifiedReader(store.get), other_codec, 0, 1)
+        await read_all(store.reader(), other_codec, 0, 1)
     with pytest.raises(ContentIntegrityError, match="not a CID"):
-        await read_all(VerifiedReader(store.get), "not-a-cid", 0, 1)
+        await read_all(store.reader(), "not-a-cid", 0, 1)
 
 
 async def test_a_cycle_or_absurd_depth_is_refused(store: Blocks) -> None:
@@ -166,43 +219,53 @@ async def test_a_cycle_or_absurd_depth_is_refused(store: Blocks) -> None:
         block, child = unixfs.wrap(child)
         store.put(block, 0x70)
     with pytest.raises(ContentIntegrityError, match="deeper"):
-        await read_all(VerifiedReader(store.get), child.cid, 0, 1)
+        await read_all(store.reader(), child.cid, 0, 1)
 
 
-async def test_order_is_kept_when_blocks_arrive_out_of_order(store: Blocks) -> None:
-    root, leaves = build_file(store, DATA[: 64 * 20], 64)
-    rng = random.Random(7)
-    for cid in leaves:
-        store.delay[cid] = rng.random() / 200
-    assert await read_all(VerifiedReader(store.get, prefetch=6), root, 0, 64 * 20) == DATA[: 64 * 20]
-    assert 1 < store.peak <= 6
+async def test_pieces_of_any_size(store: Blocks) -> None:
+    root, _ = build_file(store, DATA, 64)
+    for piece in (1, 63, 64, 65, 1000, 100_000):
+        store.piece = piece
+        batch = random.Random(piece).randint(2, 90)
+        assert await read_all(store.reader(batch=batch), root, 3, 5000) == DATA[3:5003]
 
 
-async def test_closing_early_cancels_prefetched_fetches(store: Blocks) -> None:
-    root, leaves = build_file(store, DATA, 64)
-    for cid in leaves:
-        store.delay[cid] = 0.01
-    stream = VerifiedReader(store.get, prefetch=4).read(root, 0, len(DATA))
-    assert len(await anext(stream)) == 64
+async def test_closing_early_closes_the_cat_stream(store: Blocks) -> None:
+    root, _ = build_file(store, DATA, 64)
+    closed: list[bool] = []
+    inner = store.cat
+
+    async def cat(cid: str, offset: int, length: int) -> AsyncIterator[bytes]:
+        try:
+            async for piece in inner(cid, offset, length):
+                yield piece
+        finally:
+            closed.append(True)
+
+    stream = VerifiedReader(store.get, cat, batch=4).read(root, 0, len(DATA))
+    assert len(await anext(stream)) > 0
     await stream.aclose()  # type: ignore[attr-defined]
-    await asyncio.sleep(0.05)
-    assert store.active == 0
+    assert closed == [True]
 
 
 async def test_a_missing_block_is_the_node_error(store: Blocks) -> None:
     root, leaves = build_file(store, DATA, 64)
     del store.stored[leaves[3]]
     with pytest.raises(BackendUnavailable):
-        await read_all(VerifiedReader(store.get), root, 0, len(DATA))
+        await read_all(store.reader(), root, 0, len(DATA))
 
 
 async def test_bad_arguments(store: Blocks) -> None:
     root, _ = build_file(store, DATA, 64)
-    reader = VerifiedReader(store.get)
+    reader = store.reader()
     assert await read_all(reader, root, 5, 0) == b""
     with pytest.raises(ValueError):
         await read_all(reader, root, -1, 3)
     with pytest.raises(ValueError):
         await read_all(reader, root, len(DATA) - 1, 2, size=len(DATA))
     with pytest.raises(ValueError):
-        VerifiedReader(store.get, prefetch=0)
+        store.reader(batch=0)
+    identity = Cid(b"\x01\x55\x00\x02ab")  # a leaf with an identity multihash cannot be verified
+    node = unixfs._file_node([unixfs.Child(identity.text, 2, 2), unixfs.Child(identity.text, 2, 2)])
+    with pytest.raises(ContentIntegrityError, match="unsupported hash"):
+        await read_all(store.reader(), store.put(node, 0x70), 0, 4)
