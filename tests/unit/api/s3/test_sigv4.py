@@ -164,7 +164,7 @@ def replace_param(query: list[tuple[str, str]], name: str, value: str | None) ->
     ("name", "value", "error"),
     [
         ("X-Amz-Expires", "abc", AuthorizationQueryParametersError),
-        ("X-Amz-Expires", "0", AuthorizationQueryParametersError),
+        ("X-Amz-Expires", "0", ExpiredPresignedRequest),  # S3: valid, but expired at once
         ("X-Amz-Expires", "-5", AuthorizationQueryParametersError),
         ("X-Amz-Expires", "604801", AuthorizationQueryParametersError),
         ("X-Amz-Expires", None, AuthorizationQueryParametersError),
