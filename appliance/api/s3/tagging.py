@@ -22,6 +22,7 @@ _ALLOWED_PUNCTUATION = frozenset("+-=._:/@")
 def _allowed(text: str) -> bool:
     return all(ch in _ALLOWED_PUNCTUATION or unicodedata.category(ch)[0] in "LNZ" for ch in text)
 
+
 Tags = tuple[tuple[str, str], ...]
 
 

@@ -688,3 +688,32 @@ def test_checksum_both_header_and_trailer() -> None:
     }
     with pytest.raises(InvalidRequest):
         make(b"", UNSIGNED_TRAILER, headers)
+
+
+_CHECKSUM_HEADER_NAMES = [
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-crc32c",
+    "x-amz-checksum-crc64nvme",
+    "x-amz-checksum-sha1",
+    "x-amz-checksum-sha256",
+    "x-amz-checksum-md5",
+    "x-amz-checksum-",
+    "x-amz-checksum-type",
+    "x-amz-sdk-checksum-algorithm",
+    "x-amz-trailer",
+]
+
+
+@given(
+    headers=st.dictionaries(st.sampled_from(_CHECKSUM_HEADER_NAMES), st.text(max_size=60), max_size=4),
+    trailing=st.booleans(),
+)
+def test_any_checksum_headers_parse_or_are_invalid_request(headers: dict[str, str], trailing: bool) -> None:
+    from appliance.api.s3.payload import parse_checksum_headers
+
+    try:
+        expected, trailer = parse_checksum_headers(headers, trailing=trailing)
+    except InvalidRequest:
+        return
+    assert len(expected) <= 1
+    assert trailer is None or expected == {trailer: None}

@@ -159,5 +159,5 @@ def test_presigned_expires_is_capped_by_config() -> None:
         )
 
     check(7300)
-    with pytest.raises(AccessDenied, match="auth.max_presign_expiry_seconds"):
+    with pytest.raises(AccessDenied, match=r"auth\.max_presign_expiry_seconds"):
         check(3600)

@@ -666,7 +666,7 @@ def test_scope_naming_another_region_is_refused_with_s3s_message() -> None:
 def test_scope_naming_another_service_is_refused() -> None:
     p, q, h = botocore_sign("GET", "/b/k")
     h["authorization"] = h["authorization"].replace("/s3/aws4_request", "/sqs/aws4_request")
-    with pytest.raises(AuthorizationHeaderMalformed, match='incorrect service "sqs". This endpoint belongs to "s3".'):
+    with pytest.raises(AuthorizationHeaderMalformed, match='incorrect service "sqs"'):
         auth_region("GET", p, q, h, region="us-east-1")
     p, q, h = botocore_sign("GET", "/b/k", presign=True)
     q = [(k, v.replace("/s3/", "/iam/") if k == "X-Amz-Credential" else v) for k, v in q]
@@ -681,7 +681,7 @@ def test_scope_naming_another_service_is_refused() -> None:
         ("", "X-Amz-Expires should be a number"),
         ("1.5", "X-Amz-Expires should be a number"),
         ("-", "X-Amz-Expires should be a number"),
-        ("１２", "X-Amz-Expires should be a number"),  # full-width digits
+        ("\uff11\uff12", "X-Amz-Expires should be a number"),  # full-width digits
         ("9" * 40, "X-Amz-Expires should be a number"),
         ("-5", "X-Amz-Expires must be non-negative"),
         ("604801", "must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800"),
