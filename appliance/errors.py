@@ -4,7 +4,7 @@ S3IpfsError                      exit 1
 ├── ConfigError                  exit 2   config file or value invalid
 ├── RequestError                          the client asked for something wrong (4xx in S3 terms)
 │   ├── NoSuchBucket, NoSuchKey, NoSuchUpload
-│   ├── BucketAlreadyOwnedByYou, BucketNotEmpty
+│   ├── BucketAlreadyOwnedByYou, BucketAlreadyExists, BucketNotEmpty, InvalidBucketOwnerAWSAccountID
 │   ├── InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRequest
 │   ├── InvalidRange, PreconditionFailed, NotModified
 │   ├── BadDigest, InvalidDigest, IncompleteBody, EntityTooLarge, MissingContentLength
@@ -43,7 +43,9 @@ __all__ = [
     "BackendError",
     "BackendUnavailable",
     "BadDigest",
+    "BucketAlreadyExists",
     "BucketAlreadyOwnedByYou",
+    "InvalidBucketOwnerAWSAccountID",
     "BucketNotEmpty",
     "ConfigError",
     "EntityTooLarge",
@@ -155,6 +157,21 @@ class NoSuchUpload(RequestError):
 
 class BucketAlreadyOwnedByYou(RequestError):
     default_message = "Your previous request to create the named bucket succeeded and you already own it."
+
+
+class BucketAlreadyExists(RequestError):
+    """CreateBucket of a name another owner holds (S3: BucketAlreadyExists, 409)."""
+
+    default_message = (
+        "The requested bucket name is not available. The bucket namespace is shared by all users of the system. "
+        "Please select a different name and try again."
+    )
+
+
+class InvalidBucketOwnerAWSAccountID(RequestError):
+    """x-amz-expected-bucket-owner is not an account id (S3: InvalidBucketOwnerAWSAccountID, 400)."""
+
+    default_message = "The value of the expected bucket owner parameter must be an AWS Account ID... "
 
 
 class BucketNotEmpty(RequestError):

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from quart import Quart, Response, request
 from werkzeug.routing import BaseConverter
 
+from appliance.api.s3.auth_owner import check_expected_owner
 from appliance.api.s3.connection import BackpressureConnection, StreamingRequest
 from appliance.api.s3.context import RequestContext, S3Services
 from appliance.api.s3.h11_compat import install_reason_phrases
@@ -70,6 +71,7 @@ def _authenticate(services: S3Services, s3req: S3Request, raw_path: bytes) -> Au
             lookup_secret=services.identity.lookup_secret,
             now=now,
             max_skew_seconds=services.auth.max_skew_seconds,
+            max_presign_expiry_seconds=services.auth.max_presign_expiry_seconds,
         )
     return authenticate(
         method=s3req.method,
@@ -80,6 +82,7 @@ def _authenticate(services: S3Services, s3req: S3Request, raw_path: bytes) -> Au
         now=now,
         max_skew_seconds=services.auth.max_skew_seconds,
         max_presign_expiry_seconds=services.auth.max_presign_expiry_seconds,
+        region=services.s3.region,
     )
 
 
@@ -107,6 +110,7 @@ async def dispatch(services: S3Services) -> Response:
             response = await post_object(services, s3req, aiter(request.body), request_id)  # signed form
         else:
             auth = _authenticate(services, s3req, raw_path)
+            await check_expected_owner(services, s3req)
             action = route(s3req)
             ctx = RequestContext(s3req, services, auth, aiter(request.body), request_id)
             response = await HANDLERS[action](ctx)

@@ -12,6 +12,8 @@ S3_ERRORS: dict[type[e.S3IpfsError], tuple[str, int]] = {
     e.NoSuchKey: ("NoSuchKey", 404),
     e.NoSuchUpload: ("NoSuchUpload", 404),
     e.BucketAlreadyOwnedByYou: ("BucketAlreadyOwnedByYou", 409),
+    e.BucketAlreadyExists: ("BucketAlreadyExists", 409),
+    e.InvalidBucketOwnerAWSAccountID: ("InvalidBucketOwnerAWSAccountID", 400),
     e.BucketNotEmpty: ("BucketNotEmpty", 409),
     e.InvalidBucketName: ("InvalidBucketName", 400),
     e.KeyTooLongError: ("KeyTooLongError", 400),

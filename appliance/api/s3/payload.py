@@ -32,7 +32,14 @@ from appliance.errors import (
     XAmzContentSHA256Mismatch,
 )
 
-__all__ = ["MAX_CHUNK_SIZE", "MAX_LINE", "MAX_TRAILER_SECTION", "VerifiedBody"]
+__all__ = [
+    "MAX_CHUNK_SIZE",
+    "MAX_LINE",
+    "MAX_TRAILER_SECTION",
+    "VerifiedBody",
+    "parse_checksum_algorithm",
+    "parse_checksum_headers",
+]
 
 MAX_LINE = 4096  # one chunk-size line or trailer line
 MAX_TRAILER_SECTION = 16 * 1024
@@ -145,6 +152,69 @@ def _parse_chunk_header(line: bytes, signed: bool) -> tuple[int, bytes]:
     return size, signature
 
 
+_UNSUPPORTED_ALGORITHM = (
+    "Checksum algorithm provided is unsupported. Please try again with any of the valid types: "
+    "[" + ", ".join(alg.upper() for alg in ALGORITHMS) + "]"
+)
+# x-amz-checksum-* headers that name no algorithm.
+_CHECKSUM_OPTIONS = frozenset({"x-amz-checksum-algorithm", "x-amz-checksum-type", "x-amz-checksum-mode"})
+
+
+def parse_checksum_algorithm(value: str) -> str:
+    """A checksum algorithm header value (x-amz-sdk-checksum-algorithm, x-amz-checksum-algorithm) as a lower-case
+    name from ALGORITHMS; InvalidRequest with S3's message for any other."""
+    alg = value.strip().lower()
+    if alg not in ALGORITHMS:
+        raise InvalidRequest(_UNSUPPORTED_ALGORITHM)
+    return alg
+
+
+def parse_checksum_headers(headers: Mapping[str, str], *, trailing: bool) -> tuple[dict[str, str | None], str | None]:
+    """The checksum a request declares, checked as S3 checks it: {algorithm: base64 value, or None when it comes in
+    the trailer} (at most one entry) and the trailer's algorithm. `trailing`: the body is a STREAMING-…-TRAILER one.
+    Raises InvalidRequest with S3's messages: an unknown x-amz-checksum-* name, two checksums, a value that is not
+    base64 of the algorithm's length, an unsupported or contradicting x-amz-sdk-checksum-algorithm or trailer."""
+    expected: dict[str, str | None] = {}
+    for name, value in headers.items():
+        if not name.startswith("x-amz-checksum-") or name in _CHECKSUM_OPTIONS:
+            continue
+        alg = name.removeprefix("x-amz-checksum-")
+        if alg not in ALGORITHMS:
+            raise InvalidRequest("The algorithm type you specified in x-amz-checksum- header is invalid.")
+        expected[alg] = value
+    if len(expected) > 1:
+        raise InvalidRequest("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+    trailer: str | None = None
+    declared = headers.get("x-amz-trailer")
+    if declared is not None:
+        name = declared.strip().lower()
+        alg = name.removeprefix("x-amz-checksum-")
+        if alg == name or alg not in ALGORITHMS:
+            raise InvalidRequest("The value specified in the x-amz-trailer header is not supported")
+        if not trailing:
+            raise InvalidRequest("x-amz-trailer requires a STREAMING-…-TRAILER x-amz-content-sha256.")
+        if expected:
+            raise InvalidRequest("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+        trailer = alg
+        expected[alg] = None
+    sdk = headers.get("x-amz-sdk-checksum-algorithm")
+    if sdk is not None:
+        alg = parse_checksum_algorithm(sdk)
+        if not expected:
+            raise InvalidRequest(
+                "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer "
+                "headers were found."
+            )
+        if alg not in expected:
+            raise InvalidRequest("Value for x-amz-sdk-checksum-algorithm header is invalid.")
+    for declared_alg, wanted in expected.items():
+        if wanted is not None:
+            if _b64_digest(wanted, _DIGEST_SIZES[declared_alg]) is None:
+                raise InvalidRequest(f"Value for x-amz-checksum-{declared_alg} header is invalid.")
+            expected[declared_alg] = wanted.strip()
+    return expected, trailer
+
+
 class VerifiedBody:
     """Async iterator of the decoded object bytes, verified while streaming.
 
@@ -207,37 +277,9 @@ class VerifiedBody:
         return digest
 
     def _parse_checksums(self, headers: Mapping[str, str]) -> tuple[dict[str, str | None], str | None]:
-        """Algorithm -> expected base64 (None: compute only, or arrives in the trailer), and the trailer alg."""
-        expected: dict[str, str | None] = {}
-        for alg in ALGORITHMS:
-            value = headers.get(f"x-amz-checksum-{alg}")
-            if value is not None:
-                if _b64_digest(value, _DIGEST_SIZES[alg]) is None:
-                    raise InvalidRequest(f"Value for x-amz-checksum-{alg} header is invalid.")
-                expected[alg] = value.strip()
-        trailer: str | None = None
-        declared = headers.get("x-amz-trailer")
-        if declared is not None:
-            name = declared.strip().lower()
-            alg = name.removeprefix("x-amz-checksum-")
-            if self._mode not in _TRAILER_MODES:
-                raise InvalidRequest("x-amz-trailer requires a STREAMING-…-TRAILER x-amz-content-sha256.")
-            if alg == name or alg not in ALGORITHMS:
-                raise InvalidRequest(f"The trailer {name[:64]!r} is not supported.")
-            if alg in expected:
-                raise InvalidRequest("A checksum cannot be sent both as a header and as a trailer.")
-            trailer = alg
-            expected[alg] = None
-        if len(expected) > 1:
-            raise InvalidRequest("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
-        sdk = headers.get("x-amz-sdk-checksum-algorithm")
-        if sdk is not None:
-            alg = sdk.strip().lower()
-            new_checksum(alg)  # InvalidArgument for an unknown algorithm
-            if expected and alg not in expected:
-                raise InvalidRequest("Value for x-amz-sdk-checksum-algorithm header is invalid.")
-            expected.setdefault(alg, None)
-        return expected, trailer
+        """Algorithm -> expected base64 (None: arrives in the trailer), and the trailer alg."""
+        expected, trailer = parse_checksum_headers(headers, trailing=self._mode in _TRAILER_MODES)
+        return dict(expected), trailer
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         if self._started:

@@ -1,9 +1,10 @@
 """Browser POST uploads: the policy document, its SigV4 signature and its conditions; pure, no I/O.
 
-The signature is HMAC-SHA256(signing key, the base64 policy as sent). Every condition must hold against the
+The signature is HMAC-SHA256(signing key, the base64 policy as sent), or for SigV2 forms (AWSAccessKeyId +
+signature fields) base64(HMAC-SHA1(secret, the base64 policy)). Every condition must hold against the
 form fields (names compared case-insensitively; `bucket` against the URL's bucket), and every form field except
-x-amz-signature, file, policy and x-ignore-* must be named by a condition, as in S3. content-length-range is
-enforced while the file streams (`CheckedFileBody`), so an upload out of range is never stored.
+x-amz-signature, file, policy, AWSAccessKeyId, signature and x-ignore-* must be named by a condition, as in S3.
+content-length-range is enforced while the file streams (`CheckedFileBody`), so an upload out of range is never stored.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ __all__ = [
 
 
 # Fields a policy need not mention.
-_EXEMPT = frozenset({"x-amz-signature", "file", "policy"})
+_EXEMPT = frozenset({"x-amz-signature", "file", "policy", "awsaccesskeyid", "signature"})
 _MAX_POLICY_BYTES = 64 * 1024
 _AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _DATE = re.compile(r"[0-9]{8}")
@@ -175,26 +176,38 @@ def check_expiration(policy: Policy, now: datetime) -> None:
         raise _denied("Policy expired.")
 
 
-def verify_signature(fields: Mapping[str, str], lookup_secret: Callable[[str], str | None]) -> str:
-    """Check the form's SigV4 signature over its policy; the access key that signed it.
-    `fields` maps lower-cased field names to values."""
+def verify_signature(
+    fields: Mapping[str, str], lookup_secret: Callable[[str], str | None], *, region: str | None = None
+) -> str:
+    """Check the form's signature over its policy (SigV4, or SigV2's AWSAccessKeyId + signature fields); the
+    access key that signed it. `fields` maps lower-cased field names to values; `region` is the endpoint's (None:
+    any region in the credential)."""
     policy = fields.get("policy")
     if policy is None:
-        if "awsaccesskeyid" in fields or "signature" in fields:
-            raise InvalidArgument("POST uploads must be signed with AWS4-HMAC-SHA256.")
         raise AccessDenied("Anonymous POST uploads are not allowed: the form must carry a signed policy.")
+    if "x-amz-algorithm" not in fields and ("awsaccesskeyid" in fields or "signature" in fields):
+        return _verify_v2(fields, policy, lookup_secret)
     algorithm = fields.get("x-amz-algorithm")
     if algorithm is None:
-        raise InvalidArgument("Bucket POST must contain a field named 'x-amz-algorithm'.")
+        raise _missing_field("x-amz-algorithm")
     if algorithm != ALGORITHM:
         raise InvalidArgument(f"The x-amz-algorithm must be {ALGORITHM}.")
     for name in ("x-amz-credential", "x-amz-date", "x-amz-signature"):
         if name not in fields:
-            raise InvalidArgument(f"Bucket POST must contain a field named '{name}'.")
-    parts = fields["x-amz-credential"].split("/")
-    if len(parts) != 5 or not parts[0] or not parts[2] or parts[3] != "s3" or parts[4] != "aws4_request":
-        raise InvalidArgument("Invalid x-amz-credential: expected <key>/<yyyymmdd>/<region>/s3/aws4_request.")
-    access_key, date, region = parts[0], parts[1], parts[2]
+            raise _missing_field(name)
+    credential = fields["x-amz-credential"]
+    parts = credential.split("/")
+    if len(parts) != 5 or not all(parts):
+        raise InvalidArgument(
+            'the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".'
+        )
+    access_key, date, cred_region, service, terminal = parts
+    if region is not None and cred_region != region:
+        raise InvalidArgument(f"the region '{cred_region[:64]}' is wrong; expecting '{region}'")
+    if service != "s3":
+        raise InvalidArgument(f'incorrect service "{service[:32]}". This endpoint belongs to "s3".')
+    if terminal != "aws4_request":
+        raise InvalidArgument(f'incorrect terminal "{terminal[:32]}". This endpoint uses "aws4_request".')
     amz_date = fields["x-amz-date"]
     if not _DATE.fullmatch(date) or not _AMZ_DATE.fullmatch(amz_date) or not amz_date.startswith(date):
         raise InvalidArgument("Invalid x-amz-date, or its date differs from the x-amz-credential's.")
@@ -202,8 +215,29 @@ def verify_signature(fields: Mapping[str, str], lookup_secret: Callable[[str], s
     if secret is None:
         raise InvalidAccessKeyId()
     provided = fields["x-amz-signature"]
-    expected = sign_string(derive_signing_key(secret, date, region), policy)
+    expected = sign_string(derive_signing_key(secret, date, cred_region), policy)
     if not _SIGNATURE.fullmatch(provided) or not hmac.compare_digest(expected, provided):
+        raise SignatureDoesNotMatch()
+    return access_key
+
+
+def _missing_field(name: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"Bucket POST must contain a field named '{name}'.  If it is specified, please check the order of the fields."
+    )
+
+
+def _verify_v2(fields: Mapping[str, str], policy: str, lookup_secret: Callable[[str], str | None]) -> str:
+    """SigV2 browser POST: signature = base64(HMAC-SHA1(secret, the base64 policy as sent))."""
+    for name in ("awsaccesskeyid", "signature"):
+        if name not in fields:
+            raise _missing_field("AWSAccessKeyId" if name == "awsaccesskeyid" else name)
+    access_key = fields["awsaccesskeyid"]
+    secret = lookup_secret(access_key)
+    if secret is None:
+        raise InvalidAccessKeyId()
+    expected = base64.b64encode(hmac.new(secret.encode("utf-8"), policy.encode("utf-8"), hashlib.sha1).digest())
+    if not hmac.compare_digest(expected, fields["signature"].strip().encode("utf-8", "surrogateescape")):
         raise SignatureDoesNotMatch()
     return access_key
 

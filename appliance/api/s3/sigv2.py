@@ -96,8 +96,11 @@ def authenticate_v2(
     lookup_secret: Callable[[str], str | None],
     now: datetime,
     max_skew_seconds: int = 900,
+    max_presign_expiry_seconds: int = 604800,
 ) -> AuthContext:
-    """Verify a V2-signed request; raises an AuthError subclass or InvalidArgument."""
+    """Verify a V2-signed request; raises an AuthError subclass or InvalidArgument. A presigned URL whose Expires
+    lies more than `max_presign_expiry_seconds` ahead is refused: V2 URLs carry no signing time, so the cap that
+    SigV4 puts on X-Amz-Expires is applied to what is left of their lifetime."""
     now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     auth = headers.get("authorization")
     if auth is not None:
@@ -125,6 +128,11 @@ def authenticate_v2(
         raise InvalidArgument("Expires must be a number of seconds since the epoch.")
     if int(expires) < now.timestamp():
         raise ExpiredPresignedRequest("Request has expired.")
+    if int(expires) - now.timestamp() > max_presign_expiry_seconds:
+        raise AccessDenied(
+            f"Expires lies more than {max_presign_expiry_seconds} seconds ahead; presigned URLs on this endpoint "
+            "may live at most that long (auth.max_presign_expiry_seconds)."
+        )
     string = string_to_sign_v2(method=method, resource=resource, query=query, headers=headers, date=expires)
     _check(lookup_secret(params["AWSAccessKeyId"]), string, params["Signature"])
     return _context(params["AWSAccessKeyId"], True)

@@ -27,6 +27,7 @@ from appliance.errors import (
 __all__ = [
     "ALGORITHM",
     "EMPTY_SHA256",
+    "MAX_PRESIGN_EXPIRY",
     "STREAMING_PAYLOAD",
     "STREAMING_PAYLOAD_TRAILER",
     "STREAMING_UNSIGNED_PAYLOAD_TRAILER",
@@ -44,6 +45,7 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 STREAMING_PAYLOAD = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 STREAMING_PAYLOAD_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
 STREAMING_UNSIGNED_PAYLOAD_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+MAX_PRESIGN_EXPIRY = 7 * 24 * 3600  # S3's limit for X-Amz-Expires
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 _PAYLOAD_CONSTANTS = frozenset(
@@ -139,18 +141,36 @@ class _Credential:
     region: str
 
 
-def _parse_credential(value: str, error: type[RequestError]) -> _Credential:
+# AWS's wording differs between the Authorization header and the presigned query; both come from one parser.
+_HEADER_PREFIX = "The authorization header is malformed; "
+_QUERY_PREFIX = "Error parsing the X-Amz-Credential parameter; "
+
+
+def _parse_credential(value: str, error: type[RequestError], expected_region: str | None) -> _Credential:
+    prefix = _QUERY_PREFIX if error is AuthorizationQueryParametersError else _HEADER_PREFIX
     parts = value.split("/")
     if len(parts) != 5 or not all(parts):
-        raise error('The credential is malformed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".')
+        raise error(
+            prefix + 'the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".'
+        )
     access_key, date, region, service, terminal = parts
     if not re.fullmatch(r"[0-9]{8}", date):
-        raise error(f"The credential date {date[:16]!r} is malformed; expecting YYYYMMDD.")
+        raise error(
+            f"{prefix}incorrect date format {_quoted(date, 16)}. "
+            'This date in the credential must be in the format "yyyyMMdd".'
+        )
+    if expected_region is not None and region != expected_region:
+        # S3 names the region the endpoint expects, so a client can retry with the right scope.
+        raise error(f"{prefix}the region '{region[:64]}' is wrong; expecting '{expected_region}'")
     if service != "s3":
-        raise error(f"The credential service {service[:32]!r} is incorrect; expecting 's3'.")
+        raise error(f'{prefix}incorrect service {_quoted(service, 32)}. This endpoint belongs to "s3".')
     if terminal != "aws4_request":
-        raise error("The credential terminal is incorrect; expecting 'aws4_request'.")
+        raise error(f'{prefix}incorrect terminal {_quoted(terminal, 32)}. This endpoint uses "aws4_request".')
     return _Credential(access_key, date, region)
+
+
+def _quoted(value: str, limit: int) -> str:
+    return '"' + value[:limit].replace('"', "'") + '"'
 
 
 def _parse_amz_date(value: str) -> datetime | None:
@@ -246,16 +266,17 @@ def _header_auth(
     lookup_secret: Callable[[str], str | None],
     now: datetime,
     max_skew: int,
+    region: str | None,
 ) -> AuthContext:
     cred_text, signed_text, signature = _parse_authorization(headers["authorization"])
-    cred = _parse_credential(cred_text, AuthorizationHeaderMalformed)
+    cred = _parse_credential(cred_text, AuthorizationHeaderMalformed, region)
     signed = _parse_signed_headers(signed_text, AuthorizationHeaderMalformed)
     if not _SIGNATURE.fullmatch(signature):
         raise AuthorizationHeaderMalformed("The signature must be 64 lower-case hexadecimal characters.")
     amz_date, when = _request_time(headers)
     if cred.date != amz_date[:8]:
         raise AuthorizationHeaderMalformed(
-            f"The credential date {cred.date} does not match the request date {amz_date[:8]}."
+            _HEADER_PREFIX + "Invalid credential date. Date is not the same as X-Amz-Date."
         )
     if abs(now - when) > timedelta(seconds=max_skew):
         raise RequestTimeTooSkewed()
@@ -293,6 +314,7 @@ def _presigned_auth(
     now: datetime,
     max_skew: int,
     max_expiry: int,
+    region: str | None,
 ) -> AuthContext:
     params: dict[str, str] = {}
     for name, value in query:
@@ -305,7 +327,7 @@ def _presigned_auth(
         raise AuthorizationQueryParametersError()
     if params["X-Amz-Algorithm"] != ALGORITHM:
         raise AuthorizationQueryParametersError('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256".')
-    cred = _parse_credential(params["X-Amz-Credential"], AuthorizationQueryParametersError)
+    cred = _parse_credential(params["X-Amz-Credential"], AuthorizationQueryParametersError, region)
     signed = _parse_signed_headers(params["X-Amz-SignedHeaders"], AuthorizationQueryParametersError)
     signature = params["X-Amz-Signature"]
     if not _SIGNATURE.fullmatch(signature):
@@ -318,19 +340,12 @@ def _presigned_auth(
         )
     if cred.date != amz_date[:8]:
         raise AuthorizationQueryParametersError(
-            f"The credential date {cred.date} does not match X-Amz-Date {amz_date[:8]}."
+            f'Invalid credential date "{cred.date}". This date is not the same as X-Amz-Date: "{amz_date[:8]}".'
         )
-    expires_text = params["X-Amz-Expires"]
-    if not expires_text.isascii() or not expires_text.isdigit() or len(expires_text) > 12:
-        raise AuthorizationQueryParametersError("X-Amz-Expires should be a number.")
-    expires = int(expires_text)
-    if expires < 1:
-        raise AuthorizationQueryParametersError("X-Amz-Expires must be non-negative.")
-    if expires > max_expiry:
-        raise AuthorizationQueryParametersError(f"X-Amz-Expires must be less than {max_expiry} seconds.")
+    expires = _presign_expires(params["X-Amz-Expires"], max_expiry)
     if when - now > timedelta(seconds=max_skew):
         raise RequestTimeTooSkewed()
-    if now > when + timedelta(seconds=expires):
+    if expires == 0 or now > when + timedelta(seconds=expires):
         raise ExpiredPresignedRequest()
     _check_unsigned_amz_headers(headers, signed)
     content_sha256 = UNSIGNED_PAYLOAD
@@ -356,6 +371,27 @@ def _presigned_auth(
     return AuthContext(cred.access_key, cred.region, amz_date, scope, key, signature, content_sha256, True)
 
 
+def _presign_expires(text: str, max_expiry: int) -> int:
+    """X-Amz-Expires in seconds, checked with S3's messages (AuthorizationQueryParametersError, 400); a week is
+    S3's limit, `max_expiry` the appliance's (auth.max_presign_expiry_seconds), whichever is lower."""
+    digits = text[1:] if text.startswith("-") else text
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 12:
+        raise AuthorizationQueryParametersError("X-Amz-Expires should be a number")
+    expires = int(text)
+    if expires < 0:
+        raise AuthorizationQueryParametersError("X-Amz-Expires must be non-negative")
+    if expires > MAX_PRESIGN_EXPIRY:
+        raise AuthorizationQueryParametersError(
+            "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less "
+            f"than {MAX_PRESIGN_EXPIRY} seconds"
+        )
+    if expires > max_expiry:
+        raise AuthorizationQueryParametersError(
+            f"X-Amz-Expires must be less than {max_expiry} seconds on this endpoint (auth.max_presign_expiry_seconds)"
+        )
+    return expires
+
+
 def authenticate(
     *,
     method: str,
@@ -366,8 +402,12 @@ def authenticate(
     now: datetime,
     max_skew_seconds: int = 900,
     max_presign_expiry_seconds: int = 604800,
+    region: str | None = None,
 ) -> AuthContext:
     """Verify a SigV4-signed S3 request (Authorization header or presigned query) and say who signed it.
+
+    `region`: the region this endpoint serves; a credential scope naming another is refused as S3 does
+    (AuthorizationHeaderMalformed / AuthorizationQueryParametersError). None accepts any region.
 
     `path` is the decoded request path, `query` the decoded (name, value) pairs in request order, `headers`
     lower-case names to values (repeated headers joined with ","). Raises an AuthError subclass, InvalidRequest
@@ -389,6 +429,7 @@ def authenticate(
             lookup_secret=lookup_secret,
             now=now,
             max_skew=max_skew_seconds,
+            region=region,
         )
     if presigned:
         return _presigned_auth(
@@ -400,6 +441,7 @@ def authenticate(
             now=now,
             max_skew=max_skew_seconds,
             max_expiry=max_presign_expiry_seconds,
+            region=region,
         )
     names = {name for name, _ in query}
     if "AWSAccessKeyId" in names and "Signature" in names:

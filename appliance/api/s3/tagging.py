@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from urllib.parse import unquote_plus
 
 from appliance.api.s3.xml import XmlBuilder, local_name, parse_xml
@@ -14,8 +14,14 @@ MAX_OBJECT_TAGS = 10
 MAX_BUCKET_TAGS = 50
 MAX_KEY_CHARS = 128
 MAX_VALUE_CHARS = 256
-# Letters, digits, white space and + - = . _ : / @ (S3's documented tag character set).
-_ALLOWED = re.compile(r"[\w\s+\-=._:/@]*", re.UNICODE)
+# S3's tag character set: Unicode letters (L*), numbers (N*) and spaces (Z*), and + - = . _ : / @. Tabs, line
+# breaks and other controls are not in it.
+_ALLOWED_PUNCTUATION = frozenset("+-=._:/@")
+
+
+def _allowed(text: str) -> bool:
+    return all(ch in _ALLOWED_PUNCTUATION or unicodedata.category(ch)[0] in "LNZ" for ch in text)
+
 
 Tags = tuple[tuple[str, str], ...]
 
@@ -25,9 +31,9 @@ def _check(tags: list[tuple[str, str]], limit: int) -> Tags:
         raise InvalidTag(f"Object tags cannot be greater than {limit}" if limit == MAX_OBJECT_TAGS else "Too many tags")
     seen: set[str] = set()
     for key, value in tags:
-        if not key or len(key) > MAX_KEY_CHARS or not _ALLOWED.fullmatch(key):
+        if not key or len(key) > MAX_KEY_CHARS or not _allowed(key):
             raise InvalidTag("The TagKey you have provided is invalid")
-        if len(value) > MAX_VALUE_CHARS or not _ALLOWED.fullmatch(value):
+        if len(value) > MAX_VALUE_CHARS or not _allowed(value):
             raise InvalidTag("The TagValue you have provided is invalid")
         if key.lower().startswith("aws:"):
             raise InvalidTag("Your TagKey cannot be prefixed with aws:")

@@ -116,7 +116,7 @@ def test_delete_objects_quiet_and_verbose(raw_s3: Raw, s3: Any, bucket: str) -> 
             400,
             "InvalidRequest",
         ),
-        ("PUT", "/{b}/keep", [], {"x-amz-sdk-checksum-algorithm": "MD4"}, 400, "InvalidArgument"),
+        ("PUT", "/{b}/keep", [], {"x-amz-sdk-checksum-algorithm": "MD4"}, 400, "InvalidRequest"),
         ("PUT", "/{b}/keep", [], {"Content-MD5": "AAAA"}, 400, "InvalidDigest"),
         ("PUT", "/{b}/keep", [], {"x-amz-trailer": "x-amz-checksum-crc32"}, 400, "InvalidRequest"),
         ("GET", "/{b}", [("max-keys", "-5")], {}, 400, "InvalidArgument"),

@@ -9,7 +9,13 @@ from quart import Response
 from appliance.api.s3.context import RequestContext
 from appliance.api.s3.render import XML_TYPE, empty_response, xml_response
 from appliance.api.s3.xml import S3_NS, XmlBuilder, iso_date, local_name, parse_xml
-from appliance.errors import InvalidArgument, InvalidLocationConstraint, MalformedXML
+from appliance.errors import (
+    BucketAlreadyExists,
+    BucketAlreadyOwnedByYou,
+    InvalidArgument,
+    InvalidLocationConstraint,
+    MalformedXML,
+)
 
 __all__ = ["create_bucket", "delete_bucket", "get_bucket_location", "head_bucket", "list_buckets"]
 
@@ -83,11 +89,23 @@ async def _location_constraint(ctx: RequestContext) -> str | None:
     return region
 
 
+LEGACY_REGION = "us-east-1"
+
+
 async def create_bucket(ctx: RequestContext) -> Response:
+    """CreateBucket. Re-creating a bucket you own answers 200 on a us-east-1 endpoint (S3's legacy behaviour there)
+    and BucketAlreadyOwnedByYou (409) elsewhere; a bucket another owner holds is BucketAlreadyExists (409)."""
     bucket = _bucket(ctx)
     region = await _location_constraint(ctx)
     owner = ctx.services.identity.owner_of(ctx.auth.access_key)
-    await ctx.services.buckets.create_bucket(bucket, region=region, owner=owner)
+    try:
+        await ctx.services.buckets.create_bucket(bucket, region=region, owner=owner)
+    except BucketAlreadyOwnedByYou:
+        existing = await ctx.services.buckets.get_bucket(bucket)
+        if existing.owner != owner:
+            raise BucketAlreadyExists() from None
+        if ctx.services.s3.region != LEGACY_REGION:
+            raise
     return empty_response(200, {"Location": f"/{bucket}"})
 
 

@@ -11,8 +11,9 @@ from appliance.api.s3.conditions import check_conditions, parse_range
 from appliance.api.s3.context import RequestContext
 from appliance.api.s3.render import empty_response, xml_response
 from appliance.api.s3.tagging import parse_tag_header
+from appliance.api.s3.usermeta import user_meta, wire_value  # user_meta is re-exported for the other handlers
 from appliance.api.s3.xml import XmlBuilder, http_date
-from appliance.errors import BackendError, InvalidArgument, MetadataTooLarge, MissingContentLength
+from appliance.errors import BackendError, InvalidArgument, MissingContentLength
 from appliance.model import ObjectMeta
 from appliance.service.objects import PutRequest
 
@@ -26,7 +27,6 @@ __all__ = [
     "user_meta",
 ]
 
-MAX_USER_META_BYTES = 2048
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 # Standard headers stored with the object and returned on GET/HEAD.
 STORED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
@@ -51,19 +51,6 @@ def _key(ctx: RequestContext) -> tuple[str, str]:
     bucket, key = ctx.request.bucket, ctx.request.key
     assert bucket is not None and key is not None  # the routing table sends only object-level requests here
     return bucket, key
-
-
-def user_meta(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    meta = []
-    total = 0
-    for name, value in headers.items():
-        if name.startswith(META_PREFIX) and name != META_PREFIX + "cid":  # the CID header is ours
-            short = name[len(META_PREFIX) :]
-            total += len(short.encode("utf-8", "surrogateescape")) + len(value.encode("utf-8", "surrogateescape"))
-            meta.append((short, value))
-    if total > MAX_USER_META_BYTES:
-        raise MetadataTooLarge(f"Your metadata headers are {total} bytes; the limit is {MAX_USER_META_BYTES}.")
-    return tuple(sorted(meta))
 
 
 def stored_headers(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -91,7 +78,7 @@ def _object_headers(meta: ObjectMeta, pin_state: str) -> dict[str, str]:
     for name, value in meta.headers:
         headers[name] = _wire(value)
     for name, value in meta.user_meta:
-        headers[META_PREFIX + name] = _wire(value)
+        headers[META_PREFIX + name] = wire_value(value)
     headers["x-amz-meta-cid"] = meta.cid
     headers["x-ipfs-pin-status"] = pin_state
     if meta.tags:

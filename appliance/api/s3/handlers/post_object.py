@@ -11,7 +11,7 @@ from quart import Response
 
 from appliance.api.s3.context import S3Services, timed
 from appliance.api.s3.form import MAX_FIELDS_TOTAL_BYTES, FormReader, parse_boundary
-from appliance.api.s3.handlers.objects import DEFAULT_CONTENT_TYPE, stored_headers, user_meta
+from appliance.api.s3.handlers.objects import DEFAULT_CONTENT_TYPE, stored_headers
 from appliance.api.s3.post_policy import (
     CheckedFileBody,
     check_conditions,
@@ -21,6 +21,7 @@ from appliance.api.s3.post_policy import (
 )
 from appliance.api.s3.render import empty_response, xml_response
 from appliance.api.s3.request import S3Request
+from appliance.api.s3.usermeta import form_user_meta
 from appliance.api.s3.xml import XmlBuilder
 from appliance.errors import InvalidArgument, RequestTimeout, S3IpfsError
 from appliance.service.objects import PutRequest
@@ -41,10 +42,29 @@ def is_browser_post(request: S3Request) -> bool:
     )
 
 
+def _trusted_host(services: S3Services, request: S3Request) -> str | None:
+    """The Host header if it names this endpoint (a configured `s3.domains` entry, a bucket under one, or the
+    listen address), else None: a Location is never built from a name the operator did not configure."""
+    host = request.header("host").strip()
+    name, sep, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+    if not sep:
+        name, port = host, ""
+    if port and (not port.isascii() or not port.isdigit() or len(port) > 5):
+        return None
+    name = name.lower().rstrip(".")
+    trusted = {services.s3.host.lower(), *(d.lower() for d in services.s3.domains)}
+    if name in trusted or any(name.endswith("." + d.lower()) for d in services.s3.domains):
+        return f"{name}:{port}" if port else name
+    return None
+
+
 def _object_url(services: S3Services, request: S3Request, bucket: str, key: str) -> str:
-    scheme = "https" if services.s3.tls_certfile else "http"
-    host = request.header("host") or f"{services.s3.host}:{services.s3.port}"
+    """Where the new object lives: absolute when the Host is one of ours, else a path relative to the endpoint."""
     path = quote(key.encode("utf-8", "surrogateescape"), safe="/~")
+    host = _trusted_host(services, request)
+    if host is None:
+        return f"/{quote(bucket)}/{path}"
+    scheme = "https" if services.s3.tls_certfile else "http"
     if request.virtual_host:
         return f"{scheme}://{host}/{path}"
     return f"{scheme}://{host}/{quote(bucket)}/{path}"
@@ -102,7 +122,7 @@ async def _post_object(services: S3Services, request: S3Request, body: AsyncIter
     for name, value in raw_fields:
         fields.setdefault(name.lower(), value)
 
-    access_key = verify_signature(fields, services.identity.lookup_secret)
+    access_key = verify_signature(fields, services.identity.lookup_secret, region=services.s3.region)
     policy = parse_policy(fields["policy"])
     check_expiration(policy, datetime.fromtimestamp(services.clock(), UTC))
     if "key" not in fields:
@@ -118,7 +138,7 @@ async def _post_object(services: S3Services, request: S3Request, body: AsyncIter
         bucket=bucket,
         key=key,
         content_type=fields.get("content-type") or DEFAULT_CONTENT_TYPE,
-        user_meta=user_meta(fields),
+        user_meta=form_user_meta(fields),
         headers=stored_headers(fields),
         owner=services.identity.owner_of(access_key),
     )

@@ -9,7 +9,7 @@ from quart import Response
 from appliance.api.s3.context import RequestContext
 from appliance.api.s3.render import empty_response, xml_response
 from appliance.api.s3.tagging import MAX_BUCKET_TAGS, parse_tagging, render_tagging
-from appliance.errors import NoSuchTagSet
+from appliance.errors import InvalidRequest, NoSuchTagSet
 
 __all__ = [
     "delete_bucket_tagging",
@@ -53,9 +53,20 @@ async def delete_object_tagging(ctx: RequestContext) -> Response:
     return empty_response(204, {"x-amz-version-id": meta.version_id} if meta.version_id else None)
 
 
+def _require_integrity_header(headers: dict[str, str]) -> None:
+    """PutBucketTagging must carry Content-MD5 or a checksum (boto3 now sends x-amz-checksum-crc32 instead of
+    Content-MD5), as in S3; the body verifier then checks it (BadDigest)."""
+    if "content-md5" in headers or "x-amz-trailer" in headers:
+        return
+    if any(name.startswith("x-amz-checksum-") and name != "x-amz-checksum-mode" for name in headers):
+        return
+    raise InvalidRequest("Missing required header for this request: Content-MD5 OR x-amz-checksum-*")
+
+
 async def put_bucket_tagging(ctx: RequestContext) -> Response:
     bucket = _bucket(ctx)
     await ctx.services.buckets.get_bucket(bucket)
+    _require_integrity_header(ctx.request.headers)
     tags = parse_tagging(await ctx.read_small_body(ctx.services.s3.max_xml_body_bytes), limit=MAX_BUCKET_TAGS)
     await ctx.services.buckets.put_config(bucket, "tagging", json.dumps(tags))
     return empty_response(204)

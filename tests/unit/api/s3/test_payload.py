@@ -414,17 +414,49 @@ def test_multiple_checksum_headers() -> None:
         make(b"", "UNSIGNED-PAYLOAD", {"x-amz-checksum-crc32": "AAAAAA==", "x-amz-checksum-crc32c": "AAAAAA=="})
 
 
-async def test_sdk_checksum_algorithm_alone_is_computed() -> None:
-    body = make(b"abc", "UNSIGNED-PAYLOAD", {"x-amz-sdk-checksum-algorithm": "CRC32C"})
+def test_sdk_checksum_algorithm_alone_is_refused_as_s3_does() -> None:
+    with pytest.raises(InvalidRequest, match="no corresponding x-amz-checksum-"):
+        make(b"abc", "UNSIGNED-PAYLOAD", {"x-amz-sdk-checksum-algorithm": "CRC32C"})
+
+
+async def test_sdk_checksum_algorithm_with_its_header_is_verified() -> None:
+    body = make(b"", "UNSIGNED-PAYLOAD", {"x-amz-sdk-checksum-algorithm": "crc32", "x-amz-checksum-crc32": "AAAAAA=="})
     await drain(body)
-    assert set(body.checksums) == {"crc32c"}
+    assert body.checksums == {"crc32": "AAAAAA=="}
 
 
 def test_sdk_checksum_algorithm_errors() -> None:
-    with pytest.raises(InvalidArgument):
-        make(b"", "UNSIGNED-PAYLOAD", {"x-amz-sdk-checksum-algorithm": "MD5"})
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(InvalidRequest, match=r"unsupported.*\[CRC32, CRC32C, CRC64NVME, SHA1, SHA256\]"):
+        make(b"", "UNSIGNED-PAYLOAD", {"x-amz-sdk-checksum-algorithm": "MD5", "x-amz-checksum-crc32": "AAAAAA=="})
+    with pytest.raises(InvalidRequest, match="Value for x-amz-sdk-checksum-algorithm header is invalid"):
         make(b"", "UNSIGNED-PAYLOAD", {"x-amz-sdk-checksum-algorithm": "SHA1", "x-amz-checksum-crc32": "AAAAAA=="})
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"x-amz-checksum-md4": "AAAAAA=="}, "algorithm type you specified in x-amz-checksum- header is invalid"),
+        ({"x-amz-checksum-crc32": "AAAA"}, "Value for x-amz-checksum-crc32 header is invalid"),  # 3 bytes
+        ({"x-amz-checksum-crc32": "AAAAAA=", "x-amz-sdk-checksum-algorithm": "CRC32"}, "crc32 header is invalid"),
+        ({"x-amz-checksum-sha256": "AAAAAA=="}, "Value for x-amz-checksum-sha256 header is invalid"),  # short
+        ({"x-amz-checksum-crc32": "AAAAAA==", "x-amz-checksum-sha1": "A" * 27 + "="}, "Multiple checksum Types"),
+        ({"x-amz-trailer": "x-amz-checksum-md5"}, "x-amz-trailer header is not supported"),
+        ({"x-amz-trailer": "content-md5"}, "x-amz-trailer header is not supported"),
+    ],
+)
+def test_invalid_checksum_headers_are_invalid_request(headers: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        make(b"", "UNSIGNED-PAYLOAD", headers)
+
+
+def test_checksum_options_are_not_algorithms() -> None:
+    make(b"", "UNSIGNED-PAYLOAD", {"x-amz-checksum-mode": "ENABLED", "x-amz-checksum-type": "FULL_OBJECT"})
+
+
+async def test_checksum_mismatch_is_bad_digest() -> None:
+    body = make(b"abc", "UNSIGNED-PAYLOAD", {"x-amz-checksum-crc32c": "AAAAAA=="})
+    with pytest.raises(BadDigest, match="The CRC32C you specified did not match the calculated checksum"):
+        await drain(body)
 
 
 # --------------------------------------------------------------------------- chunked framing and lengths
@@ -656,3 +688,32 @@ def test_checksum_both_header_and_trailer() -> None:
     }
     with pytest.raises(InvalidRequest):
         make(b"", UNSIGNED_TRAILER, headers)
+
+
+_CHECKSUM_HEADER_NAMES = [
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-crc32c",
+    "x-amz-checksum-crc64nvme",
+    "x-amz-checksum-sha1",
+    "x-amz-checksum-sha256",
+    "x-amz-checksum-md5",
+    "x-amz-checksum-",
+    "x-amz-checksum-type",
+    "x-amz-sdk-checksum-algorithm",
+    "x-amz-trailer",
+]
+
+
+@given(
+    headers=st.dictionaries(st.sampled_from(_CHECKSUM_HEADER_NAMES), st.text(max_size=60), max_size=4),
+    trailing=st.booleans(),
+)
+def test_any_checksum_headers_parse_or_are_invalid_request(headers: dict[str, str], trailing: bool) -> None:
+    from appliance.api.s3.payload import parse_checksum_headers
+
+    try:
+        expected, trailer = parse_checksum_headers(headers, trailing=trailing)
+    except InvalidRequest:
+        return
+    assert len(expected) <= 1
+    assert trailer is None or expected == {trailer: None}

@@ -291,3 +291,51 @@ async def test_checked_body_propagates_parser_errors() -> None:
 
 def test_error_codes() -> None:
     assert s3_error_for(MalformedPOSTRequest()) == ("MalformedPOSTRequest", 400)
+
+
+# --------------------------------------------------------------------------- SigV2 forms, region
+
+
+def v2_form(document: dict[str, Any], secret: str = SK, **extra: str) -> dict[str, str]:
+    import hmac as _hmac
+
+    policy = encode(document)
+    signature = base64.b64encode(_hmac.new(secret.encode(), policy.encode(), hashlib.sha1).digest()).decode()
+    return {"awsaccesskeyid": AK, "policy": policy, "signature": signature, **extra}
+
+
+V2_DOC = {"expiration": "2026-01-02T13:00:00Z", "conditions": [{"bucket": "photos"}, ["starts-with", "$key", ""]]}
+
+
+def test_v2_form_signature() -> None:
+    fields = v2_form(V2_DOC, key="a.txt")
+    assert verify_signature(fields, lookup) == AK
+    # The signing fields need no condition; every other field does.
+    assert check_conditions(parse_policy(fields["policy"]), fields, bucket="photos") is None
+    with pytest.raises(SignatureDoesNotMatch):
+        verify_signature(v2_form(V2_DOC, secret="other"), lookup)
+    with pytest.raises(SignatureDoesNotMatch):
+        verify_signature(dict(v2_form(V2_DOC), signature="!!not base64"), lookup)
+    with pytest.raises(InvalidAccessKeyId):
+        verify_signature(dict(v2_form(V2_DOC), awsaccesskeyid="NOPE"), lookup)
+    with pytest.raises(InvalidArgument, match="must contain a field named 'signature'"):
+        verify_signature({"awsaccesskeyid": AK, "policy": encode(V2_DOC)}, lookup)
+    with pytest.raises(InvalidArgument, match="must contain a field named 'AWSAccessKeyId'"):
+        verify_signature({"signature": "x", "policy": encode(V2_DOC)}, lookup)
+
+
+def test_v4_form_credential_names_the_endpoint_region() -> None:
+    fields = signed_form(BASE)
+    assert verify_signature(fields, lookup, region="us-east-1") == AK
+    with pytest.raises(InvalidArgument, match="the region 'us-east-1' is wrong; expecting 'eu-west-1'"):
+        verify_signature(fields, lookup, region="eu-west-1")
+    with pytest.raises(InvalidArgument, match='incorrect terminal "aws5_request"'):
+        verify_signature(
+            dict(fields, **{"x-amz-credential": f"{AK}/20260102/us-east-1/s3/aws5_request"}), lookup, region=None
+        )
+
+
+def test_condition_field_names_are_case_insensitive() -> None:
+    doc = {"expiration": "2026-01-02T13:00:00Z", "conditions": [["EQ", "$Content-Type", "text/plain"], {"KEY": "k"}]}
+    fields = v2_form(doc, key="k", **{"content-type": "text/plain"})
+    assert check_conditions(parse_policy(fields["policy"]), fields, bucket="b") is None

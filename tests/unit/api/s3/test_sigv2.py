@@ -139,3 +139,25 @@ def test_malformed_v2(headers: dict[str, str], query: tuple[tuple[str, str], ...
         authenticate_v2(
             method="GET", resource="/b/k", query=query, headers=headers, lookup_secret=_lookup, now=datetime.now(UTC)
         )
+
+
+def test_presigned_expires_is_capped_by_config() -> None:
+    now = datetime.now(UTC)
+    request = AWSRequest(method="GET", url="http://127.0.0.1:9000/b/k")
+    HmacV1QueryAuth(Credentials(AK, SK), expires=7200).add_auth(request)
+    method, raw_path, headers, query = _from_botocore(request)
+
+    def check(cap: int) -> None:
+        authenticate_v2(
+            method=method,
+            resource=raw_path.decode(),
+            query=query,
+            headers=headers,
+            lookup_secret=_lookup,
+            now=now,
+            max_presign_expiry_seconds=cap,
+        )
+
+    check(7300)
+    with pytest.raises(AccessDenied, match=r"auth\.max_presign_expiry_seconds"):
+        check(3600)

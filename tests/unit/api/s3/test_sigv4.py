@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.api.s3 import sigv4
+from appliance.api.s3.error_map import s3_error_for
 from appliance.api.s3.sigv4 import (
     AuthContext,
     authenticate,
@@ -164,7 +166,7 @@ def replace_param(query: list[tuple[str, str]], name: str, value: str | None) ->
     ("name", "value", "error"),
     [
         ("X-Amz-Expires", "abc", AuthorizationQueryParametersError),
-        ("X-Amz-Expires", "0", AuthorizationQueryParametersError),
+        ("X-Amz-Expires", "0", ExpiredPresignedRequest),  # S3: valid, but expired at once
         ("X-Amz-Expires", "-5", AuthorizationQueryParametersError),
         ("X-Amz-Expires", "604801", AuthorizationQueryParametersError),
         ("X-Amz-Expires", None, AuthorizationQueryParametersError),
@@ -633,3 +635,74 @@ def test_more_malformed_authorization(mutate: object) -> None:
     h["authorization"] = mutate(h["authorization"])  # type: ignore[operator]
     with pytest.raises(AuthorizationHeaderMalformed):
         auth("GET", p, q, h)
+
+
+# --------------------------------------------------------------------------- scope region/service, X-Amz-Expires
+
+
+def auth_region(method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str], **kw: Any) -> Any:
+    return authenticate(
+        method=method, path=path, query=query, headers=headers, lookup_secret=lookup, now=datetime.now(UTC), **kw
+    )
+
+
+def test_scope_naming_another_region_is_refused_with_s3s_message() -> None:
+    p, q, h = botocore_sign("GET", "/b/k", region="eu-west-1")
+    with pytest.raises(AuthorizationHeaderMalformed) as exc:
+        auth_region("GET", p, q, h, region="us-east-1")
+    assert exc.value.message == (
+        "The authorization header is malformed; the region 'eu-west-1' is wrong; expecting 'us-east-1'"
+    )
+    assert s3_error_for(exc.value) == ("AuthorizationHeaderMalformed", 400)
+    p, q, h = botocore_sign("GET", "/b/k", region="eu-west-1", presign=True)
+    with pytest.raises(AuthorizationQueryParametersError) as qexc:
+        auth_region("GET", p, q, h, region="us-east-1")
+    assert qexc.value.message == (
+        "Error parsing the X-Amz-Credential parameter; the region 'eu-west-1' is wrong; expecting 'us-east-1'"
+    )
+    assert auth_region("GET", p, q, h, region="eu-west-1").region == "eu-west-1"
+
+
+def test_scope_naming_another_service_is_refused() -> None:
+    p, q, h = botocore_sign("GET", "/b/k")
+    h["authorization"] = h["authorization"].replace("/s3/aws4_request", "/sqs/aws4_request")
+    with pytest.raises(AuthorizationHeaderMalformed, match='incorrect service "sqs"'):
+        auth_region("GET", p, q, h, region="us-east-1")
+    p, q, h = botocore_sign("GET", "/b/k", presign=True)
+    q = [(k, v.replace("/s3/", "/iam/") if k == "X-Amz-Credential" else v) for k, v in q]
+    with pytest.raises(AuthorizationQueryParametersError, match='incorrect service "iam"'):
+        auth_region("GET", p, q, h, region="us-east-1")
+
+
+@pytest.mark.parametrize(
+    ("expires", "message"),
+    [
+        ("abc", "X-Amz-Expires should be a number"),
+        ("", "X-Amz-Expires should be a number"),
+        ("1.5", "X-Amz-Expires should be a number"),
+        ("-", "X-Amz-Expires should be a number"),
+        ("\uff11\uff12", "X-Amz-Expires should be a number"),  # full-width digits
+        ("9" * 40, "X-Amz-Expires should be a number"),
+        ("-5", "X-Amz-Expires must be non-negative"),
+        ("604801", "must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800"),
+        ("3601", "must be less than 3600 seconds on this endpoint"),
+    ],
+)
+def test_out_of_range_expires(expires: str, message: str) -> None:
+    p, q, h = botocore_sign("GET", "/b/k", presign=True)
+    q = [(k, expires if k == "X-Amz-Expires" else v) for k, v in q]
+    with pytest.raises(AuthorizationQueryParametersError) as exc:
+        auth_region("GET", p, q, h, max_presign_expiry_seconds=3600)
+    assert message in exc.value.message
+    assert s3_error_for(exc.value) == ("AuthorizationQueryParametersError", 400)
+
+
+@given(expires=st.text(max_size=20))
+@settings(max_examples=200)
+def test_any_expires_value_is_an_auth_error(expires: str) -> None:
+    p, q, h = botocore_sign("GET", "/b/k", presign=True)
+    q = [(k, expires if k == "X-Amz-Expires" else v) for k, v in q]
+    try:
+        auth_region("GET", p, q, h)
+    except (AuthorizationQueryParametersError, ExpiredPresignedRequest, SignatureDoesNotMatch):
+        pass
