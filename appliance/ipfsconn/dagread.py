@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from appliance.errors import ContentIntegrityError
@@ -95,7 +95,7 @@ class VerifiedReader:
                 f"read {sent} of {length} bytes of {root_cid}", block=root_cid.text, root=root_cid.text, reason="short"
             )
 
-    async def _leaves(self, run: list[_Leaf], root: Cid) -> AsyncIterator[bytes]:
+    async def _leaves(self, run: list[_Leaf], root: Cid) -> AsyncGenerator[bytes, None]:
         """The wanted slices of consecutive raw leaves, each verified whole before any of it is yielded."""
         if len(run) == 1:
             leaf = run[0]
@@ -127,13 +127,16 @@ class VerifiedReader:
                     need -= len(take)
                 if hasher.digest() != leaf.cid.digest:
                     raise _damage(leaf.cid, root, "hash mismatch")
+                if leaf is run[-1]:  # the stream must end here: checked before the last bytes go out
+                    if not carry:
+                        async for extra in source:
+                            if extra:
+                                carry = extra
+                                break
+                    if carry:
+                        raise _damage(root, root, "long stream: the node sent more bytes than the file holds")
                 for piece in _slice(pieces, leaf.start, leaf.end):
                     yield piece
-            if carry:
-                raise _damage(root, root, "long stream: the node sent more bytes than the file holds")
-            async for extra in source:
-                if extra:
-                    raise _damage(root, root, "long stream: the node sent more bytes than the file holds")
         finally:
             aclose = getattr(source, "aclose", None)
             if aclose is not None:
@@ -145,7 +148,7 @@ class VerifiedReader:
         except ContentIntegrityError as exc:
             raise _damage(cid, root, exc.reason) from exc
 
-    async def _plan(self, root: Cid, start: int, end: int, size: int | None) -> AsyncIterator[_Leaf | bytes]:
+    async def _plan(self, root: Cid, start: int, end: int, size: int | None) -> AsyncGenerator[_Leaf | bytes, None]:
         """In file order: the raw leaves overlapping [start, end), and inline bytes of dag-pb nodes (verified with
         their node). Inner nodes are fetched and checked here, as the walk reaches them."""
         # (cid, file offset of its first byte, the bytes it must hold or None for the root, depth)
