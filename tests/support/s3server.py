@@ -70,6 +70,7 @@ def running_gateway(
     ipfs_timeout: float = 30.0,
     cache_bytes: int = 0,
     min_part_size: int = 5 * 1024 * 1024,
+    chunk_size: int = 1024 * 1024,
 ) -> Iterator[ThreadedGateway]:
     """Serve the S3 app on a free port for the duration of the block."""
     (port,) = free_ports(1)
@@ -84,7 +85,7 @@ def running_gateway(
     failure: list[BaseException] = []
 
     async def main() -> None:
-        kubo = KuboClient(api_url, timeout=ipfs_timeout, connect_timeout=1.0)
+        kubo = KuboClient(api_url, timeout=ipfs_timeout, connect_timeout=1.0, chunk_size=chunk_size)
         content: ContentStore = (
             CachingContentStore(kubo, MemoryCache(cache_bytes, 1024 * 1024)) if cache_bytes else kubo
         )

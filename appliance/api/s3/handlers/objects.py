@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from quart import Response
@@ -26,6 +27,8 @@ __all__ = [
     "stored_headers",
     "user_meta",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 # Standard headers stored with the object and returned on GET/HEAD.
@@ -147,11 +150,19 @@ async def head_object(ctx: RequestContext) -> Response:
     return empty_response(200 if span is None else 206, headers)
 
 
-async def _stream(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def _stream(first: bytes, rest: AsyncIterator[bytes], request_id: str, cid: str) -> AsyncIterator[bytes]:
+    """The response body. An error after the headers went out cannot become an S3 error any more: it is logged with
+    the request id and re-raised, so the server drops the connection before Content-Length is reached (the client
+    sees a cut-off body, never a well-formed short one)."""
+    sent = len(first)
     try:
         yield first
         async for piece in rest:
+            sent += len(piece)
             yield piece
+    except Exception as exc:
+        log.error("request %s: GET of %s aborted after %d bytes: %s", request_id, cid, sent, exc)
+        raise
     finally:
         aclose = getattr(rest, "aclose", None)
         if aclose is not None:
@@ -178,7 +189,7 @@ async def get_object(ctx: RequestContext) -> Response:
             with contextlib.suppress(Exception):
                 await aclose()
         raise
-    response = Response(_stream(first, content), status=status)
+    response = Response(_stream(first, content, ctx.request_id, meta.cid), status=status)
     response.headers.remove("Content-Type")
     for name, value in headers.items():
         response.headers[name] = value
