@@ -200,6 +200,8 @@ def test_composite_checksums(mp_gw: ThreadedGateway, mp: Any, bkt: str, algorith
         assert base64.b64decode(entry[f"Checksum{algorithm}"]) == digest
     whole = base64.b64encode(_digest(algorithm, b"".join(part_digests))).decode()
     field = f"Checksum{algorithm}"
+    listed = mp.list_parts(Bucket=bkt, Key="c", UploadId=upload_id)
+    assert (listed["ChecksumAlgorithm"], listed["ChecksumType"]) == (algorithm, "COMPOSITE")
     # A part checksum that is not the uploaded part's: InvalidPart, nothing changes.
     wrong = [dict(done[0]), *done[1:]]
     wrong[0][field] = done[1][field]
@@ -363,7 +365,8 @@ def test_part_number_reads(mp: Any, bkt: str) -> None:
 
 
 def test_part_number_of_a_plain_object(mp: Any, bkt: str) -> None:
-    mp.put_object(Bucket=bkt, Key="plain", Body=b"0123456789")
+    put = mp.put_object(Bucket=bkt, Key="plain", Body=b"0123456789", ChecksumAlgorithm="SHA256")
+    assert put["ChecksumType"] == "FULL_OBJECT"
     got = mp.get_object(Bucket=bkt, Key="plain", PartNumber=1)
     assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
     assert got["Body"].read() == b"0123456789" and got["ContentRange"] == "bytes 0-9/10"

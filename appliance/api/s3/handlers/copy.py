@@ -124,4 +124,9 @@ async def upload_part_copy(ctx: RequestContext) -> Response:
         )
     xml = XmlBuilder("CopyPartResult")
     xml.leaf("ETag", f'"{part.etag}"').leaf("LastModified", iso_date(part.last_modified))
-    return xml_response(xml)
+    for alg, value in part.checksums:
+        xml.leaf(f"Checksum{alg.upper()}", value)
+    response = xml_response(xml)
+    if source.version_id:
+        response.headers["x-amz-copy-source-version-id"] = source.version_id
+    return response

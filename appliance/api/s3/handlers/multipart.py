@@ -227,6 +227,7 @@ async def list_parts(ctx: RequestContext) -> Response:
     xml.leaf("MaxParts", limit).leaf("IsTruncated", truncated)
     if upload.checksum_algorithm:
         xml.leaf("ChecksumAlgorithm", upload.checksum_algorithm.upper())
+        xml.leaf("ChecksumType", upload.checksum_type or "COMPOSITE")
     for part in parts:
         xml.open("Part").leaf("PartNumber", part.part_number).leaf("LastModified", iso_date(part.last_modified))
         xml.leaf("ETag", f'"{part.etag}"').leaf("Size", part.size)

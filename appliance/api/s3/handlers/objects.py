@@ -145,6 +145,7 @@ async def put_object(ctx: RequestContext) -> Response:
         out["x-amz-version-id"] = meta.version_id
     for alg, value in meta.checksums:
         out[f"x-amz-checksum-{alg}"] = value
+        out["x-amz-checksum-type"] = "FULL_OBJECT"  # a single PUT's checksum is of the whole object
     return empty_response(200, out)
 
 
