@@ -8,6 +8,7 @@ from typing import Protocol
 from appliance.model import (
     AddedContent,
     BucketMeta,
+    CompletedUpload,
     DamageReport,
     ListPage,
     ObjectMeta,
@@ -20,6 +21,7 @@ from appliance.model import (
     ReplicationPolicy,
     UploadMeta,
     VersionPage,
+    WriteCondition,
 )
 
 __all__ = ["ContentStore", "MetadataStore", "ObjectBody", "Pinner"]
@@ -111,10 +113,13 @@ class MetadataStore(Protocol):
         """Delete an empty bucket; NoSuchBucket / BucketNotEmpty otherwise."""
         ...
 
-    def put_object(self, meta: ObjectMeta, *, unpin_grace: float, now: float) -> PutOutcome:
+    def put_object(
+        self, meta: ObjectMeta, *, unpin_grace: float, now: float, condition: WriteCondition | None = None
+    ) -> PutOutcome:
         """Insert or replace an object row; NoSuchBucket if the bucket is gone. Increments the new
         CID's refcount, cancels a queued unpin of it, decrements the replaced CID and queues its unpin
-        at `now + unpin_grace` when it reaches zero."""
+        at `now + unpin_grace` when it reaches zero. With `condition`, checked against the key's current
+        version in the same transaction: ConditionalRequestConflict (and nothing written) if it fails."""
         ...
 
     def get_object(self, bucket: str, key: str) -> ObjectMeta | None:
@@ -241,8 +246,27 @@ class MetadataStore(Protocol):
         """Uploads started before `cutoff` (abandoned-upload cleanup)."""
         ...
 
-    def complete_upload(self, upload_id: str, meta: ObjectMeta, *, unpin_grace: float, now: float) -> PutOutcome:
-        """Commit the completed object, drop the upload and release its parts' references. NoSuchUpload."""
+    def complete_upload(
+        self,
+        upload_id: str,
+        meta: ObjectMeta,
+        *,
+        unpin_grace: float,
+        now: float,
+        condition: WriteCondition | None = None,
+        checksum_type: str = "",
+        requested: tuple[tuple[int, str], ...] = (),
+    ) -> PutOutcome:
+        """Commit the completed object, drop the upload, release its parts' references and record the completion
+        (get_completed_upload). NoSuchUpload; ConditionalRequestConflict as put_object."""
+        ...
+
+    def get_completed_upload(self, upload_id: str) -> CompletedUpload | None:
+        """The record complete_upload left for `upload_id`, until it expires."""
+        ...
+
+    def expire_completed_uploads(self, cutoff: float, limit: int = 1000) -> int:
+        """Drop up to `limit` completion records made before `cutoff`; how many went."""
         ...
 
     def abort_upload(self, upload_id: str, *, unpin_grace: float, now: float) -> UploadMeta:

@@ -108,6 +108,8 @@ class ObjectsConfig(_Section):
     # Multipart uploads neither completed nor aborted within this time are aborted and their parts released.
     abandoned_upload_seconds: float = Field(default=7 * 86400.0, gt=0)
     abandoned_check_interval_seconds: float = Field(default=3600.0, gt=0)
+    # A retried CompleteMultipartUpload gets its first answer for this long (the record goes at the next sweep).
+    completed_upload_seconds: float = Field(default=86400.0, ge=0)
 
 
 class CacheConfig(_Section):

@@ -391,7 +391,12 @@ async def _main(
         tasks.append(asyncio.create_task(unpinner.run_forever(stop), name="unpinner"))
         tasks.append(asyncio.create_task(orchestrator.run_forever(stop), name="pin-outbox"))
         tasks.extend(jobs.periodic(config, stop))
-        multipart = MultipartService(store, kubo, unpin_grace=config.objects.unpin_grace_seconds)
+        multipart = MultipartService(
+            store,
+            kubo,
+            unpin_grace=config.objects.unpin_grace_seconds,
+            completed_retention=config.objects.completed_upload_seconds,
+        )
         tasks.append(
             asyncio.create_task(
                 every(

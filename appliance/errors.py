@@ -6,7 +6,7 @@ S3IpfsError                      exit 1
 │   ├── NoSuchBucket, NoSuchKey, NoSuchUpload
 │   ├── BucketAlreadyOwnedByYou, BucketAlreadyExists, BucketNotEmpty, InvalidBucketOwnerAWSAccountID
 │   ├── InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRequest
-│   ├── InvalidRange, PreconditionFailed, NotModified
+│   ├── InvalidRange, PreconditionFailed, NotModified, ConditionalRequestConflict, InvalidPartNumber
 │   ├── BadDigest, InvalidDigest, IncompleteBody, EntityTooLarge, MissingContentLength
 │   ├── MalformedXML, MethodNotAllowed, NotImplementedAction
 │   ├── NoSuchCORSConfiguration, AccessForbidden, BadRequest (CORS); MalformedPOSTRequest,
@@ -47,6 +47,7 @@ __all__ = [
     "BucketAlreadyOwnedByYou",
     "InvalidBucketOwnerAWSAccountID",
     "BucketNotEmpty",
+    "ConditionalRequestConflict",
     "ConfigError",
     "EntityTooLarge",
     "EntityTooSmall",
@@ -58,6 +59,7 @@ __all__ = [
     "InvalidDigest",
     "InvalidLocationConstraint",
     "InvalidPart",
+    "InvalidPartNumber",
     "InvalidPartOrder",
     "InvalidRange",
     "InvalidTag",
@@ -204,6 +206,18 @@ class InvalidRange(RequestError):
 
 class PreconditionFailed(RequestError):
     default_message = "At least one of the pre-conditions you specified did not hold."
+
+
+class ConditionalRequestConflict(RequestError):
+    """A conditional write held when the request arrived but a concurrent write to the key won before the commit."""
+
+    default_message = "A conflicting conditional operation is currently in progress against this resource. Try again."
+
+
+class InvalidPartNumber(RequestError):
+    """GetObject/HeadObject partNumber beyond the object's parts (S3: InvalidPartNumber, 416)."""
+
+    default_message = "The requested partnumber is not satisfiable"
 
 
 class NotModified(RequestError):

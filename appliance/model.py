@@ -17,6 +17,7 @@ __all__ = [
     "DamageReport",
     "DAG_PB",
     "RAW",
+    "CompletedUpload",
     "ListPage",
     "ObjectMeta",
     "PIN_STATES",
@@ -31,6 +32,8 @@ __all__ = [
     "VersionPage",
     "decode_varint",
     "encode_varint",
+    "WriteCondition",
+    "etag_matches",
     "validate_bucket_name",
     "parse_version_id",
     "validate_key",
@@ -222,12 +225,22 @@ class ObjectMeta:
     tags: tuple[tuple[str, str], ...] = ()  # object tagging, in the order given
     version_id: str = ""  # "" in a bucket that never had versioning; "null" or an id once it has
     delete_marker: bool = False  # a versioned DELETE's marker: no content, no CID
+    # Per part of a multipart object, the part's (algorithm, base64 value) checksums (GetObjectAttributes).
+    part_checksums: tuple[tuple[tuple[str, str], ...], ...] = ()
+    # The part numbers the completing request named, when they are not simply 1..N (S3 keeps them).
+    part_numbers: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.size < 0:
             raise ValueError("size must be >= 0")
         if not self.cid and not self.delete_marker:
             raise ValueError("cid must be set")
+
+    @property
+    def numbered_parts(self) -> tuple[tuple[int, int], ...]:
+        """(part number, size) of each part of a multipart object, in order; () for a plain object."""
+        numbers = self.part_numbers or range(1, len(self.parts) + 1)
+        return tuple(zip(numbers, self.parts, strict=True))
 
     @property
     def shown_version(self) -> str:
@@ -252,6 +265,33 @@ class UploadMeta:
     checksum_type: str = ""  # "COMPOSITE" or "FULL_OBJECT" when an algorithm is declared
 
 
+def etag_matches(header: str, etag: str) -> bool:
+    """Whether an If-Match / If-None-Match value (a comma list of quoted or bare ETags, or "*") names `etag`."""
+    tags = [tag.strip().removeprefix("W/").strip('"') for tag in header.split(",") if tag.strip()]
+    return "*" in tags or etag in tags
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCondition:
+    """A conditional write (PutObject, CompleteMultipartUpload): If-Match <etag> or If-None-Match: *, checked against
+    the key's current version both before the body is taken and again inside the commit transaction."""
+
+    if_match: str | None = None  # the header as sent
+    if_none_match: bool = False  # If-None-Match: *
+
+    def violation(self, current: ObjectMeta | None) -> str:
+        """ "" if the condition holds for `current` (None: no current version, or a delete marker); "missing" when
+        If-Match meets no object; "failed" otherwise."""
+        if self.if_none_match and current is not None:
+            return "failed"
+        if self.if_match is not None:
+            if current is None:
+                return "missing"
+            if not etag_matches(self.if_match, current.etag):
+                return "failed"
+        return ""
+
+
 @dataclass(frozen=True, slots=True)
 class PartMeta:
     """One uploaded part: its own UnixFS file in IPFS."""
@@ -262,6 +302,17 @@ class PartMeta:
     etag: str  # hex MD5 of the part
     last_modified: float
     checksums: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedUpload:
+    """A multipart upload that completed, kept for a while so a retried CompleteMultipartUpload gets the same answer."""
+
+    upload_id: str
+    meta: ObjectMeta  # the object as committed (version id included)
+    checksum_type: str  # the upload's COMPOSITE / FULL_OBJECT, or ""
+    parts: tuple[tuple[int, str], ...]  # (part number, ETag) as the completing request listed them
+    completed: float
 
 
 @dataclass(frozen=True, slots=True)

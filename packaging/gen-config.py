@@ -57,6 +57,8 @@ MEANINGS: dict[str, str] = {
     "objects.abandoned_upload_seconds": "Multipart uploads neither completed nor aborted within this many seconds "
     "are aborted and their parts released.",
     "objects.abandoned_check_interval_seconds": "Seconds between checks for abandoned multipart uploads.",
+    "objects.completed_upload_seconds": "Seconds a retried CompleteMultipartUpload still gets the answer of the one "
+    "that succeeded (the record goes at the next abandoned-upload check).",
     "auth": "Request authentication (SigV4).",
     "auth.root_credentials_file": "Root key pair file, generated on first start; empty means "
     "<state_dir>/keys/root.json. Show it with `s3ipfs credentials`.",

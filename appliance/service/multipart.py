@@ -20,11 +20,12 @@ from appliance.errors import (
     InvalidArgument,
     InvalidPart,
     InvalidPartOrder,
+    InvalidRequest,
     NoSuchBucket,
     NoSuchUpload,
 )
-from appliance.model import ObjectMeta, PartMeta, PinRecord, UploadMeta, validate_key
-from appliance.service.objects import release_quietly
+from appliance.model import CompletedUpload, ObjectMeta, PartMeta, PinRecord, UploadMeta, WriteCondition, validate_key
+from appliance.service.objects import check_write_condition, release_quietly
 
 __all__ = ["MAX_PARTS", "MIN_PART_SIZE", "CompletedPart", "MultipartService"]
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 MAX_PARTS = 10_000
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_OBJECT_SIZE = 5 * 1024**4  # S3's 5 TiB
+DEFAULT_COMPLETED_RETENTION = 86400.0  # how long a retried Complete still gets its first answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,7 @@ class CompletedPart:
 
     part_number: int
     etag: str  # without quotes
+    checksums: tuple[tuple[str, str], ...] = ()  # (algorithm, base64) the request names for the part
 
 
 class _Measured:
@@ -83,6 +86,7 @@ class MultipartService:
         min_part_size: int = MIN_PART_SIZE,
         clock: Callable[[], float] = time.time,
         confirm: Callable[[str, str, str], Awaitable[PinRecord | None]] | None = None,
+        completed_retention: float = DEFAULT_COMPLETED_RETENTION,
     ) -> None:
         self._store = store
         self._content = content
@@ -91,6 +95,7 @@ class MultipartService:
         self._clock = clock
         # ObjectService.confirm_replication: a bucket with `ack: cluster` waits for the cluster's pins.
         self._confirm = confirm
+        self._completed_retention = completed_retention
 
     async def create(
         self,
@@ -167,10 +172,27 @@ class MultipartService:
         """A part made of bytes read from IPFS (a range of another object): added as a new file."""
         return await self.upload_part(upload, part_number, _Measured(data))
 
+    async def completed(
+        self, bucket: str, key: str, upload_id: str, requested: list[CompletedPart]
+    ) -> CompletedUpload | None:
+        """The first answer to a Complete of this upload that already succeeded, if this request repeats it (same
+        bucket, key and (part number, ETag) list); None otherwise, which the caller answers with NoSuchUpload."""
+        done = await asyncio.to_thread(self._store.get_completed_upload, upload_id)
+        if done is None or (done.meta.bucket, done.meta.key) != (bucket, key) or done.parts != _listed(requested):
+            return None
+        return done
+
     async def complete(
-        self, upload: UploadMeta, requested: list[CompletedPart], *, expected_checksum: str | None = None
-    ) -> ObjectMeta:
-        """Check the requested parts against the stored ones, link them under one root and commit the object."""
+        self,
+        upload: UploadMeta,
+        requested: list[CompletedPart],
+        *,
+        expected_checksum: str | None = None,
+        condition: WriteCondition | None = None,
+        expected_size: int | None = None,
+    ) -> CompletedUpload:
+        """Check the requested parts against the stored ones, link them under one root and commit the object (if
+        `condition` holds). A concurrent Complete of the same upload that won gets its answer repeated."""
         if not requested:
             raise InvalidPart("You must specify at least one part.")
         numbers = [p.part_number for p in requested]
@@ -182,6 +204,13 @@ class MultipartService:
             part = stored.get(wanted.part_number)
             if part is None or part.etag != wanted.etag.strip('"').lower():
                 raise InvalidPart(f"Part {wanted.part_number} was not uploaded or its ETag does not match.")
+            kept = dict(part.checksums)
+            for algorithm, value in wanted.checksums:
+                if kept.get(algorithm) != value:
+                    raise InvalidPart(
+                        f"The {algorithm.upper()} checksum of part {wanted.part_number} does not match the uploaded "
+                        "part's."
+                    )
             chosen.append(part)
         for part in chosen[:-1]:
             if part.size < self._min_part:
@@ -191,11 +220,15 @@ class MultipartService:
                 )
         if sum(p.size for p in chosen) > MAX_OBJECT_SIZE:
             raise EntityTooLarge("Your proposed upload exceeds the maximum allowed object size of 5 TiB.")
+        if expected_size is not None and expected_size != sum(p.size for p in chosen):
+            raise InvalidRequest("The provided 'x-amz-mp-object-size' header does not match what was computed.")
         checksums = self._composite(upload, chosen)
-        if expected_checksum is not None and checksums and checksums[0][1] != expected_checksum:
+        if expected_checksum is not None and checksums and not _same_checksum(checksums[0][1], expected_checksum):
             raise BadDigest(
                 f"The {upload.checksum_algorithm.upper()} you specified did not match the calculated checksum."
             )
+        if condition is not None:
+            await check_write_condition(self._store, upload.bucket, upload.key, condition)
         if len(chosen) == 1:
             cid = chosen[0].cid
         else:
@@ -217,14 +250,31 @@ class MultipartService:
             owner=upload.owner,
             parts=tuple(p.size for p in chosen),
             tags=upload.tags,
+            part_checksums=tuple(p.checksums for p in chosen),
+            part_numbers=() if numbers == list(range(1, len(numbers) + 1)) else tuple(numbers),
         )
+        checksum_type = (upload.checksum_type or "COMPOSITE") if checksums else ""
         try:
             confirmed = None
             if self._confirm is not None:
                 confirmed = await self._confirm(upload.bucket, f"{upload.bucket}/{upload.key}", cid)
             outcome = await asyncio.to_thread(
-                self._store.complete_upload, upload.upload_id, meta, unpin_grace=self._grace, now=self._clock()
+                self._store.complete_upload,
+                upload.upload_id,
+                meta,
+                unpin_grace=self._grace,
+                now=self._clock(),
+                condition=condition,
+                checksum_type=checksum_type,
+                requested=_listed(requested),
             )
+        except NoSuchUpload:
+            if len(chosen) > 1:
+                await self._release_quietly(cid)
+            done = await self.completed(upload.bucket, upload.key, upload.upload_id, requested)
+            if done is None:
+                raise
+            return done  # a concurrent Complete of the same parts won
         except BaseException:
             if len(chosen) > 1:
                 await self._release_quietly(cid)
@@ -233,7 +283,8 @@ class MultipartService:
             await self._content.pin(cid)
         if confirmed is not None:
             await asyncio.to_thread(self._store.mark_pinned, confirmed)
-        return outcome.current or meta
+        committed = outcome.current or meta
+        return CompletedUpload(upload.upload_id, committed, checksum_type, _listed(requested), committed.last_modified)
 
     @staticmethod
     def _composite(upload: UploadMeta, parts: list[PartMeta]) -> tuple[tuple[str, str], ...]:
@@ -263,7 +314,10 @@ class MultipartService:
         return sorted(uploads, key=lambda u: (u.key.encode("utf-8"), u.initiated, u.upload_id))
 
     async def abort_abandoned(self, max_age: float) -> int:
-        """Abort uploads older than `max_age` seconds (their parts are released); returns how many."""
+        """Abort uploads older than `max_age` seconds (their parts are released) and forget completion records
+        older than the retention; returns how many uploads were aborted."""
+        while await asyncio.to_thread(self._store.expire_completed_uploads, self._clock() - self._completed_retention):
+            pass  # batches of 1000 per transaction, until none is left
         done = 0
         for upload in await asyncio.to_thread(self._store.uploads_initiated_before, self._clock() - max_age):
             try:
@@ -276,3 +330,14 @@ class MultipartService:
 
     async def _release_quietly(self, cid: str) -> None:
         await release_quietly(self._store, cid, grace=self._grace, now=self._clock())
+
+
+def _listed(requested: list[CompletedPart]) -> tuple[tuple[int, str], ...]:
+    """The (number, ETag) list a Complete names, as its record keeps it (ETags without quotes, lower case)."""
+    return tuple((p.part_number, p.etag.strip('"').lower()) for p in requested)
+
+
+def _same_checksum(computed: str, sent: str) -> bool:
+    """Whether the x-amz-checksum-* a Complete sent is the object's: a COMPOSITE one may omit its "-N" suffix."""
+    sent = sent.strip()
+    return sent == computed or ("-" in computed and sent == computed.rsplit("-", 1)[0])

@@ -16,11 +16,28 @@ from appliance.errors import (
     NoSuchBucket,
     NoSuchKey,
     NoSuchVersion,
+    PreconditionFailed,
 )
-from appliance.model import DamageReport, ListPage, ObjectMeta, PinRecord, VersionPage, parse_version_id, validate_key
+from appliance.model import (
+    DamageReport,
+    ListPage,
+    ObjectMeta,
+    PinRecord,
+    VersionPage,
+    WriteCondition,
+    parse_version_id,
+    validate_key,
+)
 from appliance.service.pin_orchestrator import PinAcknowledger
 
-__all__ = ["DeleteResult", "ObjectService", "PutRequest", "check_version_id", "release_quietly"]
+__all__ = [
+    "DeleteResult",
+    "ObjectService",
+    "PutRequest",
+    "check_version_id",
+    "check_write_condition",
+    "release_quietly",
+]
 
 
 async def release_quietly(store: MetadataStore, cid: str, *, grace: float, now: float) -> None:
@@ -30,6 +47,16 @@ async def release_quietly(store: MetadataStore, cid: str, *, grace: float, now: 
         await asyncio.shield(asyncio.to_thread(store.release_if_unreferenced, cid, unpin_grace=grace, now=now))
     except Exception:
         log.exception("could not queue the release of unreferenced cid %s", cid)
+
+
+async def check_write_condition(store: MetadataStore, bucket: str, key: str, condition: WriteCondition) -> None:
+    """A conditional write's check before its body is taken: NoSuchKey when If-Match meets no object (or a delete
+    marker), PreconditionFailed when the condition fails. The commit checks it again in its transaction."""
+    reason = condition.violation(await asyncio.to_thread(store.get_object, bucket, key))
+    if reason == "missing":
+        raise NoSuchKey(f"The specified key does not exist: {key[:200]}")
+    if reason:
+        raise PreconditionFailed("At least one of the pre-conditions you specified did not hold.")
 
 
 def check_version_id(version_id: str) -> None:
@@ -60,6 +87,7 @@ class PutRequest:
     headers: tuple[tuple[str, str], ...] = ()
     owner: str = ""
     tags: tuple[tuple[str, str], ...] = ()
+    condition: WriteCondition | None = None  # If-Match / If-None-Match: *
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +130,8 @@ class ObjectService:
         committed and a pin nobody references is queued for release."""
         validate_key(request.key)
         await self.require_bucket(request.bucket)
+        if request.condition is not None:
+            await check_write_condition(self._store, request.bucket, request.key, request.condition)
         added = await self._content.add(aiter(body), pin=True)
         meta = ObjectMeta(
             bucket=request.bucket,
@@ -119,7 +149,9 @@ class ObjectService:
         )
         try:
             confirmed = await self.confirm_replication(request.bucket, f"{request.bucket}/{request.key}", added.cid)
-            outcome = await asyncio.to_thread(self._store.put_object, meta, unpin_grace=self._grace, now=self._clock())
+            outcome = await asyncio.to_thread(
+                self._store.put_object, meta, unpin_grace=self._grace, now=self._clock(), condition=request.condition
+            )
         except BaseException:
             await self._release_quietly(added.cid)
             raise
@@ -198,6 +230,8 @@ class ObjectService:
             checksums=source.checksums,
             owner=owner,
             parts=source.parts,
+            part_checksums=source.part_checksums,
+            part_numbers=source.part_numbers,
             tags=tags,
         )
         outcome = await asyncio.to_thread(self._store.put_object, meta, unpin_grace=self._grace, now=self._clock())

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from appliance.errors import BackendError
-from appliance.model import BucketMeta, ObjectMeta, PartMeta, UploadMeta
+from appliance.model import BucketMeta, CompletedUpload, ObjectMeta, PartMeta, UploadMeta
 from appliance.state import keys
 
 __all__ = [
     "GroupMember",
     "UnpinJob",
     "decode_bucket",
+    "decode_completed",
     "decode_group",
     "decode_job",
     "decode_object",
@@ -30,6 +31,7 @@ __all__ = [
     "decode_version",
     "decode_time",
     "encode_bucket",
+    "encode_completed",
     "encode_group",
     "encode_job",
     "encode_object",
@@ -103,6 +105,10 @@ def _extras(meta: ObjectMeta) -> dict[str, Any]:
     extras: dict[str, Any] = {}
     if meta.parts:
         extras["p"] = list(meta.parts)
+        if any(meta.part_checksums):
+            extras["pc"] = meta.part_checksums
+        if meta.part_numbers:
+            extras["pn"] = list(meta.part_numbers)
     if meta.tags:
         extras["t"] = meta.tags
     if meta.version_id:
@@ -137,6 +143,8 @@ def object_from_row(bucket: str, key: str, row: list[Any]) -> ObjectMeta:
             tags=_pairs(extras.get("t")),
             version_id=str(extras.get("v", "")),
             delete_marker=bool(extras.get("d", 0)),
+            part_checksums=tuple(_pairs(sums) for sums in extras.get("pc", ())),
+            part_numbers=tuple(int(n) for n in extras.get("pn", ())),
         )
     except (ValueError, TypeError) as exc:
         raise BackendError(f"corrupt object row for {bucket}/{key[:200]} in the metadata store: {exc}") from exc
@@ -373,3 +381,23 @@ def decode_version(raw: bytes) -> ObjectMeta:
     except (ValueError, TypeError) as exc:
         raise BackendError(f"corrupt version row in the metadata store: {exc}") from exc
     return object_from_row(str(bucket), str(key), row)
+
+
+def encode_completed(done: CompletedUpload) -> bytes:
+    """A completed_uploads value: [completed, checksum type, [[number, etag], ...], bucket, key, object row]."""
+    meta = done.meta
+    return _dumps([done.completed, done.checksum_type, done.parts, meta.bucket, meta.key, object_to_row(meta)])
+
+
+def decode_completed(upload_id: str, raw: bytes) -> CompletedUpload:
+    try:
+        completed, checksum_type, parts, bucket, key, row = json.loads(raw)
+        return CompletedUpload(
+            upload_id=upload_id,
+            meta=object_from_row(str(bucket), str(key), row),
+            checksum_type=str(checksum_type),
+            parts=tuple((int(number), str(etag)) for number, etag in parts),
+            completed=float(completed),
+        )
+    except (ValueError, TypeError) as exc:
+        raise BackendError(f"corrupt completed-upload row {upload_id!r} in the metadata store: {exc}") from exc

@@ -24,6 +24,8 @@ Named databases (all in one environment):
     access_stats    CID -> decayed access counter (score, time; two doubles)             (schema 3)
 
     damaged_blocks  block CID (ASCII) -> damage report (JSON, model.DamageReport)        (schema 4)
+    completed_uploads  upload id (ASCII) -> completed-upload record (codec.encode_completed)  (schema 5)
+    completed_due      completion time (8 bytes, ordered) + upload id -> b""  (expiry order)  (schema 5)
 
 A noncurrent version's CID is referenced in cid_refs by VERSION_REF_MARK + its versions-db key.
 
@@ -105,6 +107,8 @@ DB_SPECS: tuple[tuple[bytes, bool], ...] = (
     (b"pin_status", False),
     (b"access_stats", False),
     (b"damaged_blocks", False),
+    (b"completed_uploads", False),
+    (b"completed_due", False),
 )
 
 _TIME = struct.Struct(">Q")
@@ -136,6 +140,8 @@ class Dbs:
     pin_status: Any
     access_stats: Any
     damaged_blocks: Any
+    completed_uploads: Any
+    completed_due: Any
 
 
 def bucket_key(bucket: str) -> bytes:

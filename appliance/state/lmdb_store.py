@@ -17,7 +17,7 @@ from appliance.errors import (
     InvalidArgument,
     NoSuchBucket,
 )
-from appliance.model import BucketMeta, ListPage, ObjectMeta, PutOutcome, validate_key
+from appliance.model import BucketMeta, ListPage, ObjectMeta, PutOutcome, WriteCondition, validate_key
 from appliance.state import codec, keys, pins, versions
 from appliance.state.codec import UnpinJob
 from appliance.state.damage_store import DamageMethods
@@ -102,11 +102,14 @@ class LmdbMetadataStore(UploadMethods, VersionMethods, PinMethods, DamageMethods
     # Objects
 
     @_guarded
-    def put_object(self, meta: ObjectMeta, *, unpin_grace: float, now: float) -> PutOutcome:
+    def put_object(
+        self, meta: ObjectMeta, *, unpin_grace: float, now: float, condition: WriteCondition | None = None
+    ) -> PutOutcome:
         validate_key(meta.key)
         with self._env.begin(write=True) as txn:
             if txn.get(keys.bucket_key(meta.bucket), db=self._dbs.buckets) is None:
                 raise NoSuchBucket(f"The specified bucket does not exist: {meta.bucket[:80]}")
+            self._check_condition(txn, meta, condition)
             return self._write_current(txn, meta, unpin_grace=unpin_grace, now=now)
 
     @_guarded

@@ -38,7 +38,18 @@ def _integrity(txn: Any, dbs: Dbs) -> None:
     """Version 4: reports of damaged blocks found by verified reads and scrub (damaged_blocks). It starts empty."""
 
 
-MIGRATIONS: tuple[tuple[int, Migration], ...] = ((1, _initial), (2, _multipart), (3, _pins), (4, _integrity))
+def _completed_uploads(txn: Any, dbs: Dbs) -> None:
+    """Version 5: records of completed multipart uploads (completed_uploads, completed_due), so a retried
+    CompleteMultipartUpload gets its first answer. They start empty: uploads completed before have no record."""
+
+
+MIGRATIONS: tuple[tuple[int, Migration], ...] = (
+    (1, _initial),
+    (2, _multipart),
+    (3, _pins),
+    (4, _integrity),
+    (5, _completed_uploads),
+)
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
 

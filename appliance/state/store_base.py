@@ -14,8 +14,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import lmdb
 
-from appliance.errors import BackendError, ConfigError
-from appliance.model import ObjectMeta, PutOutcome
+from appliance.errors import BackendError, ConditionalRequestConflict, ConfigError
+from appliance.model import ObjectMeta, PutOutcome, WriteCondition
 from appliance.state import codec, keys, pins, versions
 from appliance.state.codec import UnpinJob
 from appliance.state.migrations import CURRENT_VERSION, check_version, migrate, read_version
@@ -172,6 +172,15 @@ class StoreBase:
             codec.take_unpinned(txn, self._dbs, cid)
 
     # The current version of a key
+
+    def _check_condition(self, txn: Any, meta: ObjectMeta, condition: WriteCondition | None) -> None:
+        """A conditional write's check inside the commit transaction. The caller checked it before taking the body,
+        so a failure here means a concurrent write to the key won meanwhile: ConditionalRequestConflict (409)."""
+        if condition is None:
+            return
+        current = codec.load_object(txn, self._dbs.objects, keys.object_id(meta.bucket, meta.key))
+        if condition.violation(current):
+            raise ConditionalRequestConflict()
 
     def _write_current(self, txn: Any, meta: ObjectMeta, *, unpin_grace: float, now: float) -> PutOutcome:
         """Make `meta` the key's current version: in a versioned bucket the previous one becomes noncurrent

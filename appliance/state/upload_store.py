@@ -4,7 +4,7 @@ a completed upload."""
 from __future__ import annotations
 
 from appliance.errors import NoSuchBucket, NoSuchUpload
-from appliance.model import ObjectMeta, PartMeta, PutOutcome, UploadMeta, validate_key
+from appliance.model import CompletedUpload, ObjectMeta, PartMeta, PutOutcome, UploadMeta, WriteCondition, validate_key
 from appliance.state import codec, keys, uploads
 from appliance.state.store_base import StoreBase
 from appliance.state.store_base import guarded as _guarded
@@ -85,21 +85,48 @@ class UploadMethods(StoreBase):
             return found
 
     @_guarded
-    def complete_upload(self, upload_id: str, meta: ObjectMeta, *, unpin_grace: float, now: float) -> PutOutcome:
+    def complete_upload(
+        self,
+        upload_id: str,
+        meta: ObjectMeta,
+        *,
+        unpin_grace: float,
+        now: float,
+        condition: WriteCondition | None = None,
+        checksum_type: str = "",
+        requested: tuple[tuple[int, str], ...] = (),
+    ) -> PutOutcome:
         """In one transaction: the object row (referencing the composed root CID) replaces any previous object, the
-        upload and its parts go, and part CIDs nothing else references are queued for unpin."""
+        upload and its parts go, part CIDs nothing else references are queued for unpin, and a record of the
+        completion (`requested`: the (number, ETag) list completed) answers retries until it expires.
+        ConditionalRequestConflict (nothing written) if `condition` no longer holds."""
         with self._env.begin(write=True) as txn:
             upload = uploads.load_upload(txn, self._dbs, upload_id)
             if upload is None or (upload.bucket, upload.key) != (meta.bucket, meta.key):
                 raise NoSuchUpload()
             if txn.get(keys.bucket_key(meta.bucket), db=self._dbs.buckets) is None:
                 raise NoSuchBucket(f"The specified bucket does not exist: {meta.bucket[:80]}")
+            self._check_condition(txn, meta, condition)
             outcome = self._write_current(txn, meta, unpin_grace=unpin_grace, now=now)
             for part in uploads.delete_upload_rows(txn, self._dbs, upload):
                 self._drop_ref_value(
                     txn, part.cid, keys.part_ref(upload_id, part.part_number), due=now + unpin_grace, now=now
                 )
+            done = CompletedUpload(upload_id, outcome.current or meta, checksum_type, requested, now)
+            uploads.store_completed(txn, self._dbs, done)
             return outcome
+
+    @_guarded
+    def get_completed_upload(self, upload_id: str) -> CompletedUpload | None:
+        """The record of a completed upload (until expire_completed_uploads drops it), or None."""
+        with self._env.begin() as txn:
+            return uploads.load_completed(txn, self._dbs, upload_id)
+
+    @_guarded
+    def expire_completed_uploads(self, cutoff: float, limit: int = 1000) -> int:
+        """Forget up to `limit` completed-upload records older than `cutoff`; how many went."""
+        with self._env.begin(write=True) as txn:
+            return uploads.expire_completed(txn, self._dbs, cutoff, limit)
 
     @_guarded
     def abort_upload(self, upload_id: str, *, unpin_grace: float, now: float) -> UploadMeta:

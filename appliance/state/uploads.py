@@ -9,14 +9,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from appliance.model import PartMeta, UploadMeta
+from appliance.model import CompletedUpload, PartMeta, UploadMeta
 from appliance.state import codec, keys
 
-__all__ = ["delete_upload_rows", "iter_parts", "load_upload", "store_upload", "upload_ids_of_bucket"]
+__all__ = [
+    "delete_upload_rows",
+    "expire_completed",
+    "iter_parts",
+    "load_completed",
+    "load_upload",
+    "store_completed",
+    "store_upload",
+    "upload_ids_of_bucket",
+]
 
 
 def load_upload(txn: Any, dbs: keys.Dbs, upload_id: str) -> UploadMeta | None:
-    if not upload_id.isascii() or not upload_id or len(upload_id) > 128:
+    if not _valid_id(upload_id):
         return None
     raw = txn.get(upload_id.encode("ascii"), db=dbs.uploads)
     return None if raw is None else codec.decode_upload(upload_id, raw)
@@ -59,3 +68,37 @@ def upload_ids_of_bucket(txn: Any, dbs: keys.Dbs, bucket: str) -> list[str]:
                 break
             ids.append(key[len(head) :].decode("ascii"))
     return ids
+
+
+def _valid_id(upload_id: str) -> bool:
+    return upload_id.isascii() and 0 < len(upload_id) <= 128
+
+
+def store_completed(txn: Any, dbs: keys.Dbs, done: CompletedUpload) -> None:
+    """Record a completion (replacing an older record of the same id) with its expiry index entry."""
+    old = load_completed(txn, dbs, done.upload_id)
+    if old is not None:
+        txn.delete(keys.due_key(old.completed, old.upload_id), db=dbs.completed_due)
+    txn.put(done.upload_id.encode("ascii"), codec.encode_completed(done), db=dbs.completed_uploads)
+    txn.put(keys.due_key(done.completed, done.upload_id), b"", db=dbs.completed_due)
+
+
+def load_completed(txn: Any, dbs: keys.Dbs, upload_id: str) -> CompletedUpload | None:
+    if not _valid_id(upload_id):
+        return None
+    raw = txn.get(upload_id.encode("ascii"), db=dbs.completed_uploads)
+    return None if raw is None else codec.decode_completed(upload_id, raw)
+
+
+def expire_completed(txn: Any, dbs: keys.Dbs, cutoff: float, limit: int) -> int:
+    """Drop up to `limit` completion records made before `cutoff` (oldest first); how many went."""
+    cursor = txn.cursor(db=dbs.completed_due)
+    expired: list[bytes] = []
+    for index_key in cursor.iternext(values=False):
+        if keys.split_due_key(index_key)[0] >= cutoff or len(expired) == limit:
+            break
+        expired.append(index_key)
+    for index_key in expired:
+        txn.delete(index_key, db=dbs.completed_due)
+        txn.delete(keys.split_due_key(index_key)[1].encode("ascii"), db=dbs.completed_uploads)
+    return len(expired)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from appliance.api.s3.payload import VerifiedBody
 from appliance.api.s3.request import S3Request
 from appliance.api.s3.sigv4 import AuthContext
+from appliance.checksums import ALGORITHMS
 from appliance.config import AuthConfig, S3Config
 from appliance.errors import RequestTimeout
 from appliance.service.buckets import BucketService
@@ -57,19 +58,24 @@ class RequestContext:
     body: AsyncIterator[bytes]
     request_id: str
 
-    def verified_body(self, max_size: int) -> VerifiedBody:
-        """The request body with every declared digest, signature and length checked as it streams."""
+    def verified_body(self, max_size: int, *, checksum_headers: bool = True) -> VerifiedBody:
+        """The request body with every declared digest, signature and length checked as it streams.
+        `checksum_headers=False`: the x-amz-checksum-<algorithm> headers describe something else (the object a
+        CompleteMultipartUpload makes), not this body, so they are not checked against it."""
+        headers = self.request.headers
+        if not checksum_headers:
+            headers = {k: v for k, v in headers.items() if k.removeprefix("x-amz-checksum-") not in ALGORITHMS}
         return VerifiedBody(
             timed(self.body, self.services.s3.body_read_timeout),
             auth=self.auth,
-            headers=self.request.headers,
+            headers=headers,
             content_length=self.request.content_length,
             max_size=max_size,
         )
 
-    async def read_small_body(self, max_size: int) -> bytes:
+    async def read_small_body(self, max_size: int, *, checksum_headers: bool = True) -> bytes:
         """A verified body small enough to hold (XML documents), at most `max_size` bytes."""
         parts = []
-        async for piece in self.verified_body(max_size):
+        async for piece in self.verified_body(max_size, checksum_headers=checksum_headers):
             parts.append(piece)
         return b"".join(parts)

@@ -23,6 +23,8 @@ S3_ERRORS: dict[type[e.S3IpfsError], tuple[str, int]] = {
     e.InvalidRange: ("InvalidRange", 416),
     e.PreconditionFailed: ("PreconditionFailed", 412),
     e.NotModified: ("NotModified", 304),
+    e.ConditionalRequestConflict: ("ConditionalRequestConflict", 409),
+    e.InvalidPartNumber: ("InvalidPartNumber", 416),
     e.BadDigest: ("BadDigest", 400),
     e.InvalidDigest: ("InvalidDigest", 400),
     e.IncompleteBody: ("IncompleteBody", 400),

@@ -44,10 +44,10 @@ class FailingCommit(LmdbMetadataStore):
 
     fail = False
 
-    def put_object(self, meta: Any, *, unpin_grace: float, now: float) -> Any:
+    def put_object(self, meta: Any, *, unpin_grace: float, now: float, condition: Any = None) -> Any:
         if self.fail:
             raise BackendError("injected commit failure")
-        return super().put_object(meta, unpin_grace=unpin_grace, now=now)
+        return super().put_object(meta, unpin_grace=unpin_grace, now=now, condition=condition)
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ def stamp(path: Path, value: bytes) -> None:
 def test_fresh_store_is_stamped_current(store_path: Path) -> None:
     store = LmdbMetadataStore(store_path)
     try:
-        assert store.schema_version() == migrations.CURRENT_VERSION == 4
+        assert store.schema_version() == migrations.CURRENT_VERSION == 5
     finally:
         store.close()
 
@@ -137,5 +137,30 @@ def test_version_1_store_gains_multipart_and_keeps_its_data(store_path: Path) ->
         assert again.schema_version() == migrations.CURRENT_VERSION
         assert again.get_object(BUCKET, "k") == make_meta("k")
         assert again.list_uploads(BUCKET) == []
+    finally:
+        again.close()
+
+
+def test_version_4_store_gains_completed_upload_records(store_path: Path) -> None:
+    """A store written before schema 5 has no completed_uploads / completed_due databases: a writable open adds
+    them and keeps every row."""
+    store = LmdbMetadataStore(store_path)
+    store.create_bucket(make_bucket())
+    store.put_object(make_meta("k"), unpin_grace=GRACE, now=0.0)
+    store.close()
+    env = lmdb.open(str(store_path), max_dbs=32)
+    try:
+        with env.begin(write=True) as txn:
+            for name in (b"completed_uploads", b"completed_due"):
+                txn.drop(env.open_db(name, txn=txn), delete=True)
+            txn.put(SCHEMA_VERSION_KEY, b"4", db=env.open_db(b"meta", txn=txn))
+    finally:
+        env.close()
+    again = LmdbMetadataStore(store_path)
+    try:
+        assert again.schema_version() == migrations.CURRENT_VERSION == 5
+        assert again.get_object(BUCKET, "k") == make_meta("k")
+        assert again.get_completed_upload("any") is None
+        assert again.expire_completed_uploads(1e12) == 0
     finally:
         again.close()

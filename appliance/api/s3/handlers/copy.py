@@ -8,7 +8,7 @@ from quart import Response
 
 from appliance.api.s3.conditions import check_conditions, parse_range
 from appliance.api.s3.context import RequestContext
-from appliance.api.s3.handlers.objects import stored_headers, user_meta
+from appliance.api.s3.handlers.objects import cid_headers, stored_headers, user_meta, without_cid
 from appliance.api.s3.render import xml_response
 from appliance.api.s3.tagging import parse_tag_header
 from appliance.api.s3.xml import XmlBuilder, iso_date
@@ -77,7 +77,7 @@ async def copy_object(ctx: RequestContext) -> Response:
         content_type = headers.get("content-type") or "binary/octet-stream"
         meta_pairs, stored = user_meta(headers), stored_headers(headers)
     else:
-        content_type, meta_pairs, stored = source.content_type, source.user_meta, source.headers
+        content_type, meta_pairs, stored = source.content_type, without_cid(source.user_meta), source.headers
     owner = ctx.services.identity.owner_of(ctx.auth.access_key)
     tag_directive = headers.get("x-amz-tagging-directive", "COPY").strip().upper()
     if tag_directive not in ("COPY", "REPLACE"):
@@ -91,7 +91,8 @@ async def copy_object(ctx: RequestContext) -> Response:
     for alg, value in copied.checksums:
         xml.leaf(f"Checksum{alg.upper()}", value)
     response = xml_response(xml)
-    response.headers["x-amz-meta-cid"] = copied.cid
+    for name, value in cid_headers(copied.cid).items():
+        response.headers[name] = value
     if copied.version_id:
         response.headers["x-amz-version-id"] = copied.version_id
     if source.version_id:
@@ -123,4 +124,9 @@ async def upload_part_copy(ctx: RequestContext) -> Response:
         )
     xml = XmlBuilder("CopyPartResult")
     xml.leaf("ETag", f'"{part.etag}"').leaf("LastModified", iso_date(part.last_modified))
-    return xml_response(xml)
+    for alg, value in part.checksums:
+        xml.leaf(f"Checksum{alg.upper()}", value)
+    response = xml_response(xml)
+    if source.version_id:
+        response.headers["x-amz-copy-source-version-id"] = source.version_id
+    return response

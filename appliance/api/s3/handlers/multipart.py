@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from quart import Response
 
 from appliance.api.s3.context import RequestContext
 from appliance.api.s3.handlers.listing import encoder
-from appliance.api.s3.handlers.objects import stored_headers, user_meta
+from appliance.api.s3.handlers.objects import cid_headers, stored_headers, user_meta, write_condition
 from appliance.api.s3.render import empty_response, xml_response
 from appliance.api.s3.tagging import parse_tag_header
 from appliance.api.s3.xml import XmlBuilder, iso_date, local_name, parse_xml
 from appliance.checksums import ALGORITHMS, FULL_OBJECT_ALGORITHMS
-from appliance.errors import InvalidArgument, InvalidRequest, MalformedXML, MissingContentLength
-from appliance.model import UploadMeta
+from appliance.errors import InvalidArgument, InvalidRequest, MalformedXML, MissingContentLength, NoSuchUpload
+from appliance.model import CompletedUpload, UploadMeta
 from appliance.service.multipart import MAX_PARTS, CompletedPart, parse_part_number
 
 __all__ = [
@@ -104,6 +106,9 @@ async def upload_part(ctx: RequestContext) -> Response:
     return empty_response(200, out)
 
 
+_PART_CHECKSUMS = {f"Checksum{alg.upper()}": alg for alg in ALGORITHMS}
+
+
 def parse_complete(body: bytes) -> list[CompletedPart]:
     """The parts of a CompleteMultipartUpload document; MalformedXML for anything S3 would refuse."""
     root = parse_xml(body, expected_root="CompleteMultipartUpload")
@@ -113,6 +118,7 @@ def parse_complete(body: bytes) -> list[CompletedPart]:
             raise MalformedXML()
         number: int | None = None
         etag: str | None = None
+        sums: dict[str, str] = {}
         for field in child:
             name = local_name(field.tag)
             text = (field.text or "").strip()
@@ -124,11 +130,15 @@ def parse_complete(body: bytes) -> list[CompletedPart]:
                 number = int(text)
             elif name == "ETag":
                 etag = text
-            elif not name.startswith("Checksum"):
+            elif name in _PART_CHECKSUMS:
+                if not text or len(text) > 128:
+                    raise MalformedXML()
+                sums[_PART_CHECKSUMS[name]] = text
+            elif not name.startswith("Checksum"):  # ChecksumType and algorithms we do not keep: not checked
                 raise MalformedXML()
         if number is None or etag is None:
             raise MalformedXML()
-        parts.append(CompletedPart(number, etag))
+        parts.append(CompletedPart(number, etag, tuple(sorted(sums.items()))))
         if len(parts) > MAX_PARTS:
             raise MalformedXML()
     if not parts:
@@ -136,24 +146,55 @@ def parse_complete(body: bytes) -> list[CompletedPart]:
     return parts
 
 
+def _expected_size(ctx: RequestContext) -> int | None:
+    text = ctx.request.headers.get("x-amz-mp-object-size")
+    if text is None:
+        return None
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 15:
+        raise InvalidArgument("The x-amz-mp-object-size header must be a non-negative integer.")
+    return int(text)
+
+
 async def complete_multipart_upload(ctx: RequestContext) -> Response:
-    upload = await _upload(ctx)
-    body = await ctx.read_small_body(ctx.services.s3.max_xml_body_bytes)
+    bucket, key = _target(ctx)
+    upload_id = ctx.request.arg("uploadId") or ""
+    condition = write_condition(ctx.request.headers)
+    size = _expected_size(ctx)
+    # Its x-amz-checksum-<algorithm> is the object's (checked in complete), not the XML body's.
+    body = await ctx.read_small_body(ctx.services.s3.max_xml_body_bytes, checksum_headers=False)
     requested = parse_complete(body)
+    try:
+        upload = await ctx.services.multipart.get(bucket, key, upload_id)
+    except NoSuchUpload:
+        # A retry of a Complete that succeeded (its answer was lost) gets the same answer, as S3 gives.
+        done = await ctx.services.multipart.completed(bucket, key, upload_id, requested)
+        if done is None:
+            raise
+        return _completed_response(ctx, done)
     expected = None
     if upload.checksum_algorithm:
         expected = ctx.request.headers.get(f"x-amz-checksum-{upload.checksum_algorithm}")
-    meta = await ctx.services.multipart.complete(upload, requested, expected_checksum=expected)
+    done = await ctx.services.multipart.complete(
+        upload, requested, expected_checksum=expected, condition=condition, expected_size=size
+    )
+    return _completed_response(ctx, done)
+
+
+def _completed_response(ctx: RequestContext, done: CompletedUpload) -> Response:
+    meta = done.meta
+    scheme = "https" if ctx.services.s3.tls_certfile else "http"
     host = ctx.request.header("host", "localhost")
     xml = XmlBuilder("CompleteMultipartUploadResult")
-    xml.leaf("Location", f"http://{host}/{meta.bucket}/{meta.key}").leaf("Bucket", meta.bucket)
-    xml.leaf("Key", meta.key).leaf("ETag", f'"{meta.etag}"')
+    xml.leaf("Location", f"{scheme}://{host}/{quote(meta.bucket)}/{quote(meta.key, safe='/')}")
+    xml.leaf("Bucket", meta.bucket).leaf("Key", meta.key).leaf("ETag", f'"{meta.etag}"')
     for alg, value in meta.checksums:
         xml.leaf(f"Checksum{alg.upper()}", value)
-    if meta.checksums:
-        xml.leaf("ChecksumType", upload.checksum_type or "COMPOSITE")
+    if done.checksum_type:
+        xml.leaf("ChecksumType", done.checksum_type)
     response = xml_response(xml)
-    response.headers["x-amz-meta-cid"] = meta.cid
+    for name, value in cid_headers(meta.cid).items():
+        response.headers[name] = value
     if meta.version_id:
         response.headers["x-amz-version-id"] = meta.version_id
     return response
@@ -186,6 +227,7 @@ async def list_parts(ctx: RequestContext) -> Response:
     xml.leaf("MaxParts", limit).leaf("IsTruncated", truncated)
     if upload.checksum_algorithm:
         xml.leaf("ChecksumAlgorithm", upload.checksum_algorithm.upper())
+        xml.leaf("ChecksumType", upload.checksum_type or "COMPOSITE")
     for part in parts:
         xml.open("Part").leaf("PartNumber", part.part_number).leaf("LastModified", iso_date(part.last_modified))
         xml.leaf("ETag", f'"{part.etag}"').leaf("Size", part.size)

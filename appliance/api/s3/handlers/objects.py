@@ -14,8 +14,16 @@ from appliance.api.s3.render import empty_response, xml_response
 from appliance.api.s3.tagging import parse_tag_header
 from appliance.api.s3.usermeta import user_meta, wire_value  # user_meta is re-exported for the other handlers
 from appliance.api.s3.xml import XmlBuilder, http_date
-from appliance.errors import BackendError, InvalidArgument, MissingContentLength
-from appliance.model import ObjectMeta
+from appliance.errors import (
+    BackendError,
+    InvalidArgument,
+    InvalidPartNumber,
+    InvalidRequest,
+    MissingContentLength,
+    NotImplementedAction,
+)
+from appliance.model import ObjectMeta, WriteCondition
+from appliance.service.multipart import parse_part_number
 from appliance.service.objects import PutRequest
 
 __all__ = [
@@ -24,8 +32,11 @@ __all__ = [
     "get_object_attributes",
     "head_object",
     "put_object",
+    "cid_headers",
     "stored_headers",
     "user_meta",
+    "without_cid",
+    "write_condition",
 ]
 
 log = logging.getLogger(__name__)
@@ -43,6 +54,8 @@ OVERRIDES = {
     "response-content-encoding": "Content-Encoding",
 }
 META_PREFIX = "x-amz-meta-"
+# The object's CID is returned as x-amz-meta-cid: derived on every response, never kept as user metadata.
+CID_META = "cid"
 
 
 def _wire(value: str) -> str:
@@ -54,6 +67,27 @@ def _key(ctx: RequestContext) -> tuple[str, str]:
     bucket, key = ctx.request.bucket, ctx.request.key
     assert bucket is not None and key is not None  # the routing table sends only object-level requests here
     return bucket, key
+
+
+def without_cid(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """User metadata without a `cid` entry (rows written before it was dropped on PUT may hold one)."""
+    return tuple(pair for pair in pairs if pair[0] != CID_META)
+
+
+def cid_headers(cid: str) -> dict[str, str]:
+    """The CID as S3-on-IPFS clients read it (x-amz-meta-cid) and as our own header."""
+    return {META_PREFIX + CID_META: cid, "x-ipfs-cid": cid}
+
+
+def write_condition(headers: dict[str, str]) -> WriteCondition | None:
+    """The conditional write of a PutObject / CompleteMultipartUpload, as S3 accepts it: If-None-Match only as `*`,
+    not together with If-Match (NotImplemented otherwise, as S3 answers)."""
+    if_match, if_none_match = headers.get("if-match"), headers.get("if-none-match")
+    if if_none_match is None:
+        return None if if_match is None else WriteCondition(if_match=if_match)
+    if if_none_match.strip() != "*" or if_match is not None:
+        raise NotImplementedAction("A header you provided implies functionality that is not implemented")
+    return WriteCondition(if_none_match=True)
 
 
 def stored_headers(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -82,12 +116,10 @@ def _object_headers(meta: ObjectMeta, pin_state: str) -> dict[str, str]:
         headers[name] = _wire(value)
     for name, value in meta.user_meta:
         headers[META_PREFIX + name] = wire_value(value)
-    headers["x-amz-meta-cid"] = meta.cid
+    headers.update(cid_headers(meta.cid))
     headers["x-ipfs-pin-status"] = pin_state
     if meta.tags:
         headers["x-amz-tagging-count"] = str(len(meta.tags))
-    if meta.parts:
-        headers["x-amz-mp-parts-count"] = str(len(meta.parts))
     if meta.version_id:
         headers["x-amz-version-id"] = meta.version_id
     return headers
@@ -106,40 +138,70 @@ async def put_object(ctx: RequestContext) -> Response:
         headers=stored_headers(headers),
         owner=ctx.services.identity.owner_of(ctx.auth.access_key),
         tags=parse_tag_header(headers["x-amz-tagging"]) if "x-amz-tagging" in headers else (),
+        condition=write_condition(headers),
     )
     body = ctx.verified_body(ctx.services.s3.max_single_put_bytes)
     meta = await ctx.services.objects.put_object(request, body)
     pin_state = await ctx.services.objects.pin_state(meta.cid)
-    out = {"ETag": f'"{meta.etag}"', "x-amz-meta-cid": meta.cid, "x-ipfs-pin-status": pin_state}
+    out = {"ETag": f'"{meta.etag}"', **cid_headers(meta.cid), "x-ipfs-pin-status": pin_state}
     if meta.version_id:
         out["x-amz-version-id"] = meta.version_id
     for alg, value in meta.checksums:
         out[f"x-amz-checksum-{alg}"] = value
+        out["x-amz-checksum-type"] = "FULL_OBJECT"  # a single PUT's checksum is of the whole object
     return empty_response(200, out)
 
 
-def _checksum_headers(ctx: RequestContext, meta: ObjectMeta, headers: dict[str, str]) -> None:
+def _checksum_headers(ctx: RequestContext, checksums: tuple[tuple[str, str], ...], headers: dict[str, str]) -> None:
     if ctx.request.header("x-amz-checksum-mode").upper() == "ENABLED":
-        for alg, value in meta.checksums:
+        for alg, value in checksums:
             headers[f"x-amz-checksum-{alg}"] = value
             headers["x-amz-checksum-type"] = "COMPOSITE" if "-" in value else "FULL_OBJECT"
 
 
+def _part_span(meta: ObjectMeta, number: int) -> tuple[tuple[int, int] | None, tuple[tuple[str, str], ...]]:
+    """The (first, last) bytes of part `number` and its checksums; a plain object is its own part 1, as in S3.
+    InvalidPartNumber (416) for a part the object does not have."""
+    if not meta.parts:
+        if number != 1:
+            raise InvalidPartNumber()
+        return ((0, meta.size - 1) if meta.size else None), meta.checksums
+    first = 0
+    for index, (part_number, size) in enumerate(meta.numbered_parts):
+        if part_number == number:
+            sums = meta.part_checksums[index] if index < len(meta.part_checksums) else ()
+            return ((first, first + size - 1) if size else None), sums
+        first += size
+    raise InvalidPartNumber()
+
+
 async def _prepare(ctx: RequestContext) -> tuple[ObjectMeta, dict[str, str], tuple[int, int] | None]:
     bucket, key = _key(ctx)
+    part_text = ctx.request.arg("partNumber")
+    part_number = None if part_text is None else parse_part_number(part_text)
+    if part_number is not None and "range" in ctx.request.headers:
+        raise InvalidRequest("Cannot specify both Range header and partNumber query parameter.")
     meta, pin_state = await ctx.services.objects.head_object_pin(bucket, key, ctx.request.arg("versionId"))
     check_conditions(ctx.request.headers, etag=meta.etag, last_modified=meta.last_modified, now=ctx.services.clock())
-    span = parse_range(ctx.request.headers.get("range"), meta.size)
+    checksums = meta.checksums
+    if part_number is None:
+        span = parse_range(ctx.request.headers.get("range"), meta.size)
+    else:
+        span, checksums = _part_span(meta, part_number)
     headers = _object_headers(meta, pin_state)
     for param, header in OVERRIDES.items():
         value = ctx.request.arg(param)
         if value is not None:
             headers[header] = _wire(value)
+    if part_number is not None and meta.parts:
+        headers["x-amz-mp-parts-count"] = str(len(meta.parts))  # S3 sends it only for a part of a multipart object
     if span is None:
-        _checksum_headers(ctx, meta, headers)
-        headers["Content-Length"] = str(meta.size)
+        _checksum_headers(ctx, checksums, headers)
+        headers["Content-Length"] = str(meta.size if part_number is None else 0)
     else:
         first, last = span
+        if part_number is not None:
+            _checksum_headers(ctx, checksums, headers)
         headers["Content-Range"] = f"bytes {first}-{last}/{meta.size}"
         headers["Content-Length"] = str(last - first + 1)
     return meta, headers, span
@@ -213,16 +275,34 @@ async def delete_object(ctx: RequestContext) -> Response:
     return empty_response(204, headers)
 
 
-def _header_int(ctx: RequestContext, name: str, default: int) -> int:
+def _lenient_int(ctx: RequestContext, name: str, default: int) -> int:
+    """An integer header GetObjectAttributes takes; S3 ignores a value that is not one, so do we."""
     text = ctx.request.header(name).strip()
-    if not text:
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 9:
         return default
-    if not text.isascii() or not text.isdigit() or len(text) > 9:
-        raise InvalidArgument(f"{name} must be a non-negative integer.")
     return int(text)
 
 
 _ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
+MAX_LISTED_PARTS = 1000
+
+
+def _object_parts(ctx: RequestContext, xml: XmlBuilder, meta: ObjectMeta) -> None:
+    """ObjectParts of a multipart object: one page of its parts after x-amz-part-number-marker."""
+    limit = min(_lenient_int(ctx, "x-amz-max-parts", MAX_LISTED_PARTS), MAX_LISTED_PARTS)
+    marker = _lenient_int(ctx, "x-amz-part-number-marker", 0)
+    after = [(i, n, size) for i, (n, size) in enumerate(meta.numbered_parts) if n > marker]
+    page = after[:limit]
+    xml.open("ObjectParts").leaf("PartsCount", len(meta.parts)).leaf("PartNumberMarker", marker)
+    if page:
+        xml.leaf("NextPartNumberMarker", page[-1][1])
+    xml.leaf("MaxParts", limit).leaf("IsTruncated", len(after) > limit)
+    for index, number, size in page:
+        xml.open("Part")
+        for alg, value in meta.part_checksums[index] if index < len(meta.part_checksums) else ():
+            xml.leaf(f"Checksum{alg.upper()}", value)
+        xml.leaf("PartNumber", number).leaf("Size", size).close("Part")
+    xml.close("ObjectParts")
 
 
 async def get_object_attributes(ctx: RequestContext) -> Response:
@@ -239,22 +319,16 @@ async def get_object_attributes(ctx: RequestContext) -> Response:
         xml.open("Checksum")
         for alg, value in meta.checksums:
             xml.leaf(f"Checksum{alg.upper()}", value)
+        xml.leaf("ChecksumType", "COMPOSITE" if "-" in meta.checksums[0][1] else "FULL_OBJECT")
         xml.close("Checksum")
     if "ObjectParts" in wanted and meta.parts:
-        limit = min(_header_int(ctx, "x-amz-max-parts", 1000), 1000)
-        marker = _header_int(ctx, "x-amz-part-number-marker", 0)
-        numbered = list(enumerate(meta.parts, start=1))[marker : marker + limit]
-        xml.open("ObjectParts").leaf("TotalPartsCount", len(meta.parts)).leaf("PartNumberMarker", marker)
-        if numbered:
-            xml.leaf("NextPartNumberMarker", numbered[-1][0])
-        xml.leaf("MaxParts", limit).leaf("IsTruncated", marker + limit < len(meta.parts))
-        for number, size in numbered:
-            xml.open("Part").leaf("PartNumber", number).leaf("Size", size).close("Part")
-        xml.close("ObjectParts")
+        _object_parts(ctx, xml, meta)
     if "StorageClass" in wanted:
         xml.leaf("StorageClass", "STANDARD")
     if "ObjectSize" in wanted:
         xml.leaf("ObjectSize", meta.size)
     response = xml_response(xml)
     response.headers["Last-Modified"] = http_date(meta.last_modified)
+    if meta.version_id:
+        response.headers["x-amz-version-id"] = meta.version_id
     return response
