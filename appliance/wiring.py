@@ -5,9 +5,8 @@ process runs them once per appliance; daemon.py owns processes, sockets and life
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from appliance.components import Pinner
@@ -16,6 +15,7 @@ from appliance.ipfsconn.kubo import KuboClient
 from appliance.model import ReplicationPolicy
 from appliance.pinning.cluster import ClusterClient
 from appliance.pinning.replicated import ClusterPinner
+from appliance.service.periodic import every
 from appliance.service.pin_batch import BatchRunner
 from appliance.service.pin_dynamic import AccessRecorder, DynamicSettings, HotColdPolicy
 from appliance.service.pin_orchestrator import OrchestratorSettings, PinOrchestrator
@@ -27,7 +27,6 @@ from appliance.state.lmdb_store import LmdbMetadataStore
 __all__ = [
     "PinJobs",
     "cluster_pinner",
-    "every",
     "kubo_client",
     "metadata_store",
     "orchestrator_settings",
@@ -102,23 +101,6 @@ def read_counter(recorder: AccessRecorder) -> Callable[[str], None]:
     return on_read
 
 
-async def every(
-    interval: float, job: Callable[[], Awaitable[object]], stop: asyncio.Event, *, first_delay: float = 0.0
-) -> None:
-    """Run `job` after `first_delay`, then every `interval` seconds until `stop`; a failing run is logged,
-    never fatal."""
-    if first_delay > 0:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=first_delay)
-    while not stop.is_set():
-        try:
-            await job()
-        except Exception:
-            log.exception("periodic job failed; will retry")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-
-
 @dataclass
 class PinJobs:
     """The pin jobs over many CIDs, run once per appliance in the main process (and on demand by the admin API)."""
@@ -188,6 +170,7 @@ class PinJobs:
                     pinning.reconcile_interval_seconds,
                     self.reconciler.run,
                     stop,
+                    name="reconcile pass",
                     first_delay=min(60.0, pinning.reconcile_interval_seconds),
                 ),
                 name="reconcile",
@@ -196,7 +179,13 @@ class PinJobs:
         if pinning.dynamic_enabled:
             out.append(
                 asyncio.create_task(
-                    every(pinning.dynamic_interval_seconds, self.dynamic.run_once, stop, first_delay=5.0),
+                    every(
+                        pinning.dynamic_interval_seconds,
+                        self.dynamic.run_once,
+                        stop,
+                        name="dynamic replication pass",
+                        first_delay=5.0,
+                    ),
                     name="dynamic-replication",
                 )
             )
@@ -208,6 +197,7 @@ class PinJobs:
                         pinning.rebalance_interval_seconds,
                         rebalancer.run,
                         stop,
+                        name="rebalance pass",
                         first_delay=pinning.rebalance_interval_seconds,
                     ),
                     name="rebalance",
