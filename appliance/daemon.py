@@ -31,21 +31,19 @@ from hypercorn.config import Config as HypercornConfig
 from quart import Quart
 
 from appliance.api.admin.app import AdminState, create_admin_app
-from appliance.api.s3.app import S3Services, create_app
+from appliance.api.s3.app import create_app
 from appliance.cache.memory import CachingContentStore, MemoryCache
 from appliance.components import ContentStore, Pinner
 from appliance.config import AppConfig
 from appliance.errors import ConfigError, S3IpfsError
 from appliance.pinning.local import LocalPinner
-from appliance.service.buckets import BucketService
-from appliance.service.identity import Credentials, Identity, load_or_create_root
-from appliance.service.multipart import MultipartService
-from appliance.service.objects import ObjectService
+from appliance.service.identity import Credentials, load_or_create_root
 from appliance.service.periodic import every, sleep_or_stop
 from appliance.service.pin_dynamic import AccessRecorder
 from appliance.service.pin_orchestrator import PinAcknowledger, PinOrchestrator
 from appliance.service.unpinner import Unpinner
 from appliance.wiring import (
+    DomainServices,
     PinJobs,
     cluster_pinner,
     kubo_client,
@@ -53,6 +51,7 @@ from appliance.wiring import (
     orchestrator_settings,
     policy_book,
     read_counter,
+    s3_services,
 )
 
 __all__ = ["run"]
@@ -170,20 +169,8 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
             recorder = AccessRecorder(store, half_life=config.pinning.half_life_seconds)
             on_read = read_counter(recorder)
             flusher = asyncio.create_task(recorder.run_forever(stop, config.pinning.access_flush_seconds))
-        objects = ObjectService(
-            store, content, unpin_grace=config.objects.unpin_grace_seconds, acknowledger=ack, on_read=on_read
-        )
-        services = S3Services(
-            objects=objects,
-            multipart=MultipartService(
-                store, content, unpin_grace=config.objects.unpin_grace_seconds, confirm=objects.confirm_replication
-            ),
-            buckets=BucketService(store, default_region=config.s3.region),
-            identity=Identity([creds]),
-            s3=config.s3,
-            auth=config.auth,
-        )
-        app = create_app(services)
+        services = DomainServices.build(config, store, content, acknowledger=ack, on_read=on_read)
+        app = create_app(s3_services(config, services, creds))
 
         @app.before_serving
         async def _announce() -> None:
@@ -361,13 +348,13 @@ async def _main(
     jobs: PinJobs | None = None
     try:
         unpinner = Unpinner(store, kubo, interval=config.objects.unpin_interval_seconds, replica=cluster)
-        objects = ObjectService(store, kubo, unpin_grace=config.objects.unpin_grace_seconds)
+        services = DomainServices.build(config, store, kubo)
         policies = policy_book(config, store)
         orchestrator = PinOrchestrator(store, pinner, policies, orchestrator_settings(config))
         jobs = PinJobs.build(config, store, pinner, policies, orchestrator)
         admin_app = create_admin_app(
             AdminState(
-                objects=objects,
+                objects=services.objects,
                 content=kubo,
                 store=store,
                 unpinner=unpinner,
@@ -394,12 +381,11 @@ async def _main(
         tasks.append(asyncio.create_task(unpinner.run_forever(stop), name="unpinner"))
         tasks.append(asyncio.create_task(orchestrator.run_forever(stop), name="pin-outbox"))
         tasks.extend(jobs.periodic(config, stop))
-        multipart = MultipartService(store, kubo, unpin_grace=config.objects.unpin_grace_seconds)
         tasks.append(
             asyncio.create_task(
                 every(
                     config.objects.abandoned_check_interval_seconds,
-                    lambda: multipart.abort_abandoned(config.objects.abandoned_upload_seconds),
+                    lambda: services.multipart.abort_abandoned(config.objects.abandoned_upload_seconds),
                     stop,
                     name="abandoned upload sweep",
                 ),

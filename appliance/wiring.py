@@ -5,26 +5,31 @@ process runs them once per appliance; daemon.py owns processes, sockets and life
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from appliance.components import Pinner
+from appliance.api.s3.context import S3Services
+from appliance.components import ContentStore, MetadataStore, Pinner
 from appliance.config import AppConfig
 from appliance.ipfsconn.kubo import KuboClient
 from appliance.model import ReplicationPolicy
 from appliance.pinning.cluster import ClusterClient
 from appliance.pinning.replicated import ClusterPinner
+from appliance.service.buckets import BucketService
+from appliance.service.identity import Credentials, Identity
+from appliance.service.multipart import MultipartService
+from appliance.service.objects import ObjectService
 from appliance.service.periodic import every
 from appliance.service.pin_batch import BatchRunner
 from appliance.service.pin_dynamic import AccessRecorder, DynamicSettings, HotColdPolicy
-from appliance.service.pin_orchestrator import OrchestratorSettings, PinOrchestrator
+from appliance.service.pin_orchestrator import OrchestratorSettings, PinAcknowledger, PinOrchestrator
 from appliance.service.pin_policy import PolicyBook
 from appliance.service.pin_rebalance import Rebalancer, RebalanceSettings
 from appliance.service.pin_reconcile import Reconciler
 from appliance.state.lmdb_store import LmdbMetadataStore
 
 __all__ = [
+    "DomainServices",
     "PinJobs",
     "cluster_pinner",
     "kubo_client",
@@ -32,9 +37,8 @@ __all__ = [
     "orchestrator_settings",
     "policy_book",
     "read_counter",
+    "s3_services",
 ]
-
-log = logging.getLogger(__name__)
 
 
 def kubo_client(config: AppConfig) -> KuboClient:
@@ -85,6 +89,46 @@ def orchestrator_settings(config: AppConfig) -> OrchestratorSettings:
         poll=pinning.status_poll_seconds,
         pin_timeout=pinning.pin_timeout_seconds,
         extra_limit=pinning.max_replication,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DomainServices:
+    """The object, multipart and bucket services of one process, over its store and content store. Built here
+    only: the S3 workers serve them, the main process's admin API and upload sweep use them."""
+
+    objects: ObjectService
+    multipart: MultipartService
+    buckets: BucketService
+
+    @classmethod
+    def build(
+        cls,
+        config: AppConfig,
+        store: MetadataStore,
+        content: ContentStore,
+        *,
+        acknowledger: PinAcknowledger | None = None,
+        on_read: Callable[[str], None] | None = None,
+    ) -> DomainServices:
+        grace = config.objects.unpin_grace_seconds
+        objects = ObjectService(store, content, unpin_grace=grace, acknowledger=acknowledger, on_read=on_read)
+        return cls(
+            objects=objects,
+            multipart=MultipartService(store, content, unpin_grace=grace, confirm=objects.confirm_replication),
+            buckets=BucketService(store, default_region=config.s3.region),
+        )
+
+
+def s3_services(config: AppConfig, services: DomainServices, creds: Credentials) -> S3Services:
+    """What the S3 app of one worker receives."""
+    return S3Services(
+        objects=services.objects,
+        multipart=services.multipart,
+        buckets=services.buckets,
+        identity=Identity([creds]),
+        s3=config.s3,
+        auth=config.auth,
     )
 
 
