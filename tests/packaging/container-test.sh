@@ -228,7 +228,11 @@ fi
 
 # --- restart on failure, broken config, clean stop --------------------------------------------------------------
 in_ct systemctl kill -s KILL s3ipfs.service
-sleep 4
+for _ in $(seq 1 60); do # RestartSec=2s, then a start up to READY=1 (slower on a loaded machine): wait, not sleep
+	[ "$(in_ct systemctl show -p NRestarts --value s3ipfs.service)" = 1 ] &&
+		[ "$(in_ct systemctl is-active s3ipfs.service || true)" = active ] && break
+	sleep 0.5
+done
 check "restarted after SIGKILL (NRestarts=1)" test "$(in_ct systemctl show -p NRestarts --value s3ipfs.service)" = 1
 check "active again after the restart" test "$(in_ct systemctl is-active s3ipfs.service || true)" = active
 
