@@ -93,10 +93,12 @@ class FailingContent(MemoryContent):
             raise self.fail
         return await super().add(chunks, pin=pin)
 
-    async def cat(self, cid: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+    async def cat(
+        self, cid: str, offset: int = 0, length: int | None = None, *, size: int | None = None
+    ) -> AsyncIterator[bytes]:
         if self.fail is not None:
             raise self.fail
-        async for piece in super().cat(cid, offset, length):
+        async for piece in super().cat(cid, offset, length, size=size):
             yield piece
 
 
