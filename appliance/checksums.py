@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import zlib
+from collections.abc import Callable
 from typing import Protocol
 
 from awscrt import checksums as _crt
@@ -106,57 +107,24 @@ def composite(algorithm: str, part_values: list[str]) -> str:
     return f"{combined.b64digest()}-{len(part_values)}"
 
 
-# Reflected polynomials and widths of the CRCs S3 can combine into a FULL_OBJECT checksum of a multipart object.
-_CRC_PARAMS: dict[str, tuple[int, int]] = {
-    "crc32": (0xEDB88320, 32),
-    "crc32c": (0x82F63B78, 32),
-    "crc64nvme": (0x9A6C9329AC4BC9B5, 64),
+# The CRCs S3 can combine into a FULL_OBJECT checksum of a multipart object: awscrt's combine (crc(A), crc(B),
+# len(B)) -> crc(A+B), in O(log len(B)), and the digest width in bytes.
+_COMBINE: dict[str, tuple[Callable[[int, int, int], int], int]] = {
+    "crc32": (_crt.combine_crc32, 4),
+    "crc32c": (_crt.combine_crc32c, 4),
+    "crc64nvme": (_crt.combine_crc64nvme, 8),
 }
-FULL_OBJECT_ALGORITHMS = frozenset(_CRC_PARAMS)
-
-
-def _gf2_times(matrix: list[int], vector: int) -> int:
-    total, index = 0, 0
-    while vector:
-        if vector & 1:
-            total ^= matrix[index]
-        vector >>= 1
-        index += 1
-    return total
-
-
-def _gf2_square(matrix: list[int]) -> list[int]:
-    return [_gf2_times(matrix, row) for row in matrix]
+FULL_OBJECT_ALGORITHMS = frozenset(_COMBINE)
 
 
 def crc_combine(algorithm: str, first: int, second: int, second_length: int) -> int:
-    """The CRC of A+B from crc(A), crc(B) and len(B) (zlib's crc32_combine, for any reflected CRC with all-ones
-    init and final xor)."""
-    poly, width = _CRC_PARAMS[algorithm]
-    if second_length == 0:
-        return first
-    odd = [poly] + [1 << n for n in range(width - 1)]  # one zero bit
-    even = _gf2_square(odd)  # two zero bits
-    odd = _gf2_square(even)  # four zero bits
-    while True:
-        even = _gf2_square(odd)  # one zero byte, then 4, 16, ...
-        if second_length & 1:
-            first = _gf2_times(even, first)
-        second_length >>= 1
-        if not second_length:
-            break
-        odd = _gf2_square(even)
-        if second_length & 1:
-            first = _gf2_times(odd, first)
-        second_length >>= 1
-        if not second_length:
-            break
-    return first ^ second
+    """The CRC of A+B from crc(A), crc(B) and len(B) (zlib's crc32_combine, for the three S3 CRCs)."""
+    return _COMBINE[algorithm][0](first, second, second_length)
 
 
 def full_object(algorithm: str, parts: list[tuple[str, int]]) -> str:
     """S3's FULL_OBJECT checksum of a multipart object from its parts' (base64 CRC, size): the CRC of the whole."""
-    width = _CRC_PARAMS[algorithm][1] // 8
+    width = _COMBINE[algorithm][1]
     combined: int | None = None
     for value, size in parts:
         crc = int.from_bytes(base64.b64decode(value), "big")

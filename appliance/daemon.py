@@ -31,28 +31,27 @@ from hypercorn.config import Config as HypercornConfig
 from quart import Quart
 
 from appliance.api.admin.app import AdminState, create_admin_app
-from appliance.api.s3.app import S3Services, create_app
+from appliance.api.s3.app import create_app
 from appliance.cache.memory import CachingContentStore, MemoryCache
 from appliance.components import ContentStore, Pinner
 from appliance.config import AppConfig
 from appliance.errors import ConfigError, S3IpfsError
 from appliance.pinning.local import LocalPinner
-from appliance.service.buckets import BucketService
-from appliance.service.identity import Credentials, Identity, load_or_create_root
-from appliance.service.multipart import MultipartService
-from appliance.service.objects import ObjectService
+from appliance.service.identity import Credentials, load_or_create_root
+from appliance.service.periodic import every, sleep_or_stop
 from appliance.service.pin_dynamic import AccessRecorder
 from appliance.service.pin_orchestrator import PinAcknowledger, PinOrchestrator
 from appliance.service.unpinner import Unpinner
 from appliance.wiring import (
+    DomainServices,
     PinJobs,
     cluster_pinner,
-    every,
     kubo_client,
     metadata_store,
     orchestrator_settings,
     policy_book,
     read_counter,
+    s3_services,
 )
 
 __all__ = ["run"]
@@ -170,20 +169,8 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
             recorder = AccessRecorder(store, half_life=config.pinning.half_life_seconds)
             on_read = read_counter(recorder)
             flusher = asyncio.create_task(recorder.run_forever(stop, config.pinning.access_flush_seconds))
-        objects = ObjectService(
-            store, content, unpin_grace=config.objects.unpin_grace_seconds, acknowledger=ack, on_read=on_read
-        )
-        services = S3Services(
-            objects=objects,
-            multipart=MultipartService(
-                store, content, unpin_grace=config.objects.unpin_grace_seconds, confirm=objects.confirm_replication
-            ),
-            buckets=BucketService(store, default_region=config.s3.region),
-            identity=Identity([creds]),
-            s3=config.s3,
-            auth=config.auth,
-        )
-        app = create_app(services)
+        services = DomainServices.build(config, store, content, acknowledger=ack, on_read=on_read)
+        app = create_app(s3_services(config, services, creds))
 
         @app.before_serving
         async def _announce() -> None:
@@ -225,6 +212,7 @@ class _Workers:
     backoff: dict[int, float] = field(default_factory=dict)
     started: dict[int, float] = field(default_factory=dict)
     fatal: int | None = None  # a worker's exit code that means "restarting cannot help" (a config error)
+    restart_due: dict[int, float] = field(default_factory=dict)  # dead workers: when (monotonic) to start again
 
     def __post_init__(self) -> None:
         self.queue: Queue[int] = self.ctx.Queue()
@@ -259,37 +247,46 @@ class _Workers:
             self.drain_ready()
             if len(self.ready) >= len(self.procs):
                 return True
-            await _sleep_or_stop(stop, _POLL)
+            await sleep_or_stop(stop, _POLL)
         return False
 
     async def supervise(self, stop: asyncio.Event, notify: Callable[[str], None]) -> None:
         """Restart a worker that exits while the appliance is not stopping."""
-        while not stop.is_set():
-            for index, proc in list(self.procs.items()):
-                if proc.is_alive() or stop.is_set():
-                    continue
-                proc.join()
-                code = proc.exitcode
-                if code == ConfigError.exit_code:
-                    log.error("worker %d cannot start (exit code %s: a configuration error); stopping", index, code)
-                    self.fatal = code
-                    stop.set()
-                    return
-                if time.monotonic() - self.started.get(index, 0.0) > _STABLE_AFTER:
-                    self.backoff[index] = _RESTART_BACKOFF
-                delay = self.backoff.get(index, _RESTART_BACKOFF)
-                self.backoff[index] = min(delay * 2, _RESTART_BACKOFF_MAX)
-                log.error(
-                    "worker %d (pid %s) died with exit code %s; restarting in %.0f s", index, proc.pid, code, delay
-                )
-                proc.close()
-                self.ready.discard(index)
-                if await _sleep_or_stop(stop, delay):
-                    return
-                self.start(index)
-                self.restarts += 1
-                notify(f"STATUS=serving; worker {index} restarted ({self.restarts} restarts so far)")
-            await _sleep_or_stop(stop, _POLL)
+
+        async def check() -> None:
+            self.check(stop, notify, time.monotonic())
+
+        await every(_POLL, check, stop, name="worker supervision")
+
+    def check(self, stop: asyncio.Event, notify: Callable[[str], None], now: float) -> None:
+        """One supervision pass at monotonic time `now`: a worker found dead gets its restart scheduled after its
+        backoff (while the others stay watched); a worker whose restart is due is started again."""
+        for index in [index for index, due in self.restart_due.items() if now >= due]:
+            if stop.is_set():
+                return
+            del self.restart_due[index]
+            self.start(index)
+            self.restarts += 1
+            notify(f"STATUS=serving; worker {index} restarted ({self.restarts} restarts so far)")
+        for index, proc in list(self.procs.items()):
+            if stop.is_set() or proc.is_alive():
+                continue
+            proc.join()
+            code = proc.exitcode
+            if code == ConfigError.exit_code:
+                log.error("worker %d cannot start (exit code %s: a configuration error); stopping", index, code)
+                self.fatal = code
+                stop.set()
+                return
+            if now - self.started.get(index, 0.0) > _STABLE_AFTER:
+                self.backoff[index] = _RESTART_BACKOFF
+            delay = self.backoff.get(index, _RESTART_BACKOFF)
+            self.backoff[index] = min(delay * 2, _RESTART_BACKOFF_MAX)
+            log.error("worker %d (pid %s) died with exit code %s; restarting in %.0f s", index, proc.pid, code, delay)
+            del self.procs[index]  # a closed process cannot even be asked is_alive()
+            proc.close()
+            self.ready.discard(index)
+            self.restart_due[index] = now + delay
 
     async def stop(self, grace: float) -> None:
         """SIGTERM every worker, wait `grace` seconds, then SIGKILL the rest."""
@@ -311,13 +308,6 @@ def _join_all(procs: list[SpawnProcess], within: float) -> None:
     deadline = time.monotonic() + within
     for proc in procs:
         proc.join(max(0.0, deadline - time.monotonic()))
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep up to `seconds`; True if `stop` was set meanwhile."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    return stop.is_set()
 
 
 def _notifier() -> Callable[[str], None]:
@@ -358,13 +348,13 @@ async def _main(
     jobs: PinJobs | None = None
     try:
         unpinner = Unpinner(store, kubo, interval=config.objects.unpin_interval_seconds, replica=cluster)
-        objects = ObjectService(store, kubo, unpin_grace=config.objects.unpin_grace_seconds)
+        services = DomainServices.build(config, store, kubo)
         policies = policy_book(config, store)
         orchestrator = PinOrchestrator(store, pinner, policies, orchestrator_settings(config))
         jobs = PinJobs.build(config, store, pinner, policies, orchestrator)
         admin_app = create_admin_app(
             AdminState(
-                objects=objects,
+                objects=services.objects,
                 content=kubo,
                 store=store,
                 unpinner=unpinner,
@@ -391,18 +381,13 @@ async def _main(
         tasks.append(asyncio.create_task(unpinner.run_forever(stop), name="unpinner"))
         tasks.append(asyncio.create_task(orchestrator.run_forever(stop), name="pin-outbox"))
         tasks.extend(jobs.periodic(config, stop))
-        multipart = MultipartService(
-            store,
-            kubo,
-            unpin_grace=config.objects.unpin_grace_seconds,
-            completed_retention=config.objects.completed_upload_seconds,
-        )
         tasks.append(
             asyncio.create_task(
                 every(
                     config.objects.abandoned_check_interval_seconds,
-                    lambda: multipart.abort_abandoned(config.objects.abandoned_upload_seconds),
+                    lambda: services.multipart.abort_abandoned(config.objects.abandoned_upload_seconds),
                     stop,
+                    name="abandoned upload sweep",
                 ),
                 name="abandoned-uploads",
             )

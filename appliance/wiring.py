@@ -5,37 +5,40 @@ process runs them once per appliance; daemon.py owns processes, sockets and life
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from appliance.components import Pinner
+from appliance.api.s3.context import S3Services
+from appliance.components import ContentStore, MetadataStore, Pinner
 from appliance.config import AppConfig
 from appliance.ipfsconn.kubo import KuboClient
 from appliance.model import ReplicationPolicy
 from appliance.pinning.cluster import ClusterClient
 from appliance.pinning.replicated import ClusterPinner
+from appliance.service.buckets import BucketService
+from appliance.service.identity import Credentials, Identity
+from appliance.service.multipart import MultipartService
+from appliance.service.objects import ObjectService
+from appliance.service.periodic import every
 from appliance.service.pin_batch import BatchRunner
 from appliance.service.pin_dynamic import AccessRecorder, DynamicSettings, HotColdPolicy
-from appliance.service.pin_orchestrator import OrchestratorSettings, PinOrchestrator
+from appliance.service.pin_orchestrator import OrchestratorSettings, PinAcknowledger, PinOrchestrator
 from appliance.service.pin_policy import PolicyBook
 from appliance.service.pin_rebalance import Rebalancer, RebalanceSettings
 from appliance.service.pin_reconcile import Reconciler
 from appliance.state.lmdb_store import LmdbMetadataStore
 
 __all__ = [
+    "DomainServices",
     "PinJobs",
     "cluster_pinner",
-    "every",
     "kubo_client",
     "metadata_store",
     "orchestrator_settings",
     "policy_book",
     "read_counter",
+    "s3_services",
 ]
-
-log = logging.getLogger(__name__)
 
 
 def kubo_client(config: AppConfig) -> KuboClient:
@@ -89,6 +92,52 @@ def orchestrator_settings(config: AppConfig) -> OrchestratorSettings:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DomainServices:
+    """The object, multipart and bucket services of one process, over its store and content store. Built here
+    only: the S3 workers serve them, the main process's admin API and upload sweep use them."""
+
+    objects: ObjectService
+    multipart: MultipartService
+    buckets: BucketService
+
+    @classmethod
+    def build(
+        cls,
+        config: AppConfig,
+        store: MetadataStore,
+        content: ContentStore,
+        *,
+        acknowledger: PinAcknowledger | None = None,
+        on_read: Callable[[str], None] | None = None,
+    ) -> DomainServices:
+        grace = config.objects.unpin_grace_seconds
+        objects = ObjectService(store, content, unpin_grace=grace, acknowledger=acknowledger, on_read=on_read)
+        return cls(
+            objects=objects,
+            multipart=MultipartService(
+                store,
+                content,
+                unpin_grace=grace,
+                confirm=objects.confirm_replication,
+                completed_retention=config.objects.completed_upload_seconds,
+            ),
+            buckets=BucketService(store, default_region=config.s3.region),
+        )
+
+
+def s3_services(config: AppConfig, services: DomainServices, creds: Credentials) -> S3Services:
+    """What the S3 app of one worker receives."""
+    return S3Services(
+        objects=services.objects,
+        multipart=services.multipart,
+        buckets=services.buckets,
+        identity=Identity([creds]),
+        s3=config.s3,
+        auth=config.auth,
+    )
+
+
 def read_counter(recorder: AccessRecorder) -> Callable[[str], None]:
     """The GET hook of the dynamic policy: counts in memory; flushes early when many CIDs are pending."""
     early: set[asyncio.Task[int]] = set()
@@ -100,23 +149,6 @@ def read_counter(recorder: AccessRecorder) -> Callable[[str], None]:
             task.add_done_callback(early.discard)
 
     return on_read
-
-
-async def every(
-    interval: float, job: Callable[[], Awaitable[object]], stop: asyncio.Event, *, first_delay: float = 0.0
-) -> None:
-    """Run `job` after `first_delay`, then every `interval` seconds until `stop`; a failing run is logged,
-    never fatal."""
-    if first_delay > 0:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=first_delay)
-    while not stop.is_set():
-        try:
-            await job()
-        except Exception:
-            log.exception("periodic job failed; will retry")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
 @dataclass
@@ -188,6 +220,7 @@ class PinJobs:
                     pinning.reconcile_interval_seconds,
                     self.reconciler.run,
                     stop,
+                    name="reconcile pass",
                     first_delay=min(60.0, pinning.reconcile_interval_seconds),
                 ),
                 name="reconcile",
@@ -196,7 +229,13 @@ class PinJobs:
         if pinning.dynamic_enabled:
             out.append(
                 asyncio.create_task(
-                    every(pinning.dynamic_interval_seconds, self.dynamic.run_once, stop, first_delay=5.0),
+                    every(
+                        pinning.dynamic_interval_seconds,
+                        self.dynamic.run_once,
+                        stop,
+                        name="dynamic replication pass",
+                        first_delay=5.0,
+                    ),
                     name="dynamic-replication",
                 )
             )
@@ -208,6 +247,7 @@ class PinJobs:
                         pinning.rebalance_interval_seconds,
                         rebalancer.run,
                         stop,
+                        name="rebalance pass",
                         first_delay=pinning.rebalance_interval_seconds,
                     ),
                     name="rebalance",

@@ -10,7 +10,6 @@ back to its bucket's policy. Changes go through the pin outbox, at most `max_cha
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -19,6 +18,7 @@ from collections.abc import Callable
 
 from appliance.components import MetadataStore
 from appliance.model import PinRecord
+from appliance.service.periodic import every
 
 __all__ = ["AccessRecorder", "DynamicSettings", "HotColdPolicy"]
 
@@ -57,10 +57,9 @@ class AccessRecorder:
         return len(counts)
 
     async def run_forever(self, stop: asyncio.Event, interval: float) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            await self.flush()
+        """Flush every `interval` seconds until `stop`, then once more (the last counts)."""
+        await every(interval, self.flush, stop, name="access count flush", first_delay=interval)
+        await self.flush()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

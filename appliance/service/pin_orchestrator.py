@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from appliance.components import MetadataStore, Pinner
 from appliance.errors import BackendUnavailable, NoSuchBucket, S3IpfsError
 from appliance.model import PinJob, PinRecord, PinReport, ReplicationPolicy
+from appliance.service.periodic import every
 from appliance.service.pin_policy import PolicyBook
 
 __all__ = ["PIN_METADATA", "OrchestratorSettings", "PinAcknowledger", "PinOrchestrator", "pin_duration_histogram"]
@@ -143,20 +144,20 @@ class PinOrchestrator:
         return len(jobs)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Loop until `stop`; a full batch goes straight on to the next pass."""
-        with contextlib.suppress(Exception):
+        """A pass every interval (or at once when woken) until `stop`; a full batch goes straight on to the next."""
+        try:
             await self.recover_claims()
-        while not stop.is_set():
-            done = 0
-            try:
-                done = await self.run_once()
-            except Exception:
-                log.exception("pin outbox pass failed; will retry")
-            if done >= self._settings.batch:
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_first_set(stop, self._wake), timeout=self._settings.interval)
+        except Exception:  # the claims' leases bring the jobs back anyway
+            log.exception("could not requeue the pin jobs claimed before the restart")
+        batch = self._settings.batch
+        await every(
+            self._settings.interval,
+            self.run_once,
+            stop,
+            name="pin outbox pass",
+            wake=self._wake,
+            again=lambda done: done >= batch,
+        )
 
     async def _process(self, job: PinJob) -> None:
         now = self._clock()
@@ -226,15 +227,6 @@ class PinOrchestrator:
             retry,
             _record(retry, "error", policy=policy, now=now, report=report, error=message),
         )
-
-
-async def _first_set(*events: asyncio.Event) -> None:
-    waits = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()
 
 
 class PinAcknowledger:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -11,6 +10,7 @@ from collections.abc import Callable
 
 from appliance.components import ContentStore, MetadataStore, Pinner
 from appliance.errors import S3IpfsError
+from appliance.service.periodic import every
 
 __all__ = ["Unpinner"]
 
@@ -65,11 +65,5 @@ class Unpinner:
         return done
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Loop until `stop` is set; never dies on an error."""
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("unpin pass failed; will retry")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._interval)
+        """A pass every interval until `stop` is set; never dies on an error."""
+        await every(self._interval, self.run_once, stop, name="unpin pass")

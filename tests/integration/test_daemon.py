@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from appliance.ipfsconn.devnode import LocalNode, jsipfs_path, kubo_path
+from tests.support import raw
 from tests.support.gateway import (
     Gateway,
     gateway_command,
@@ -171,3 +172,58 @@ def test_sd_notify_ready_and_stopping(tmp_path: Path, node: LocalNode) -> None:
                 messages.append(listener.recv(4096).decode())
         finally:
             stop_gateway(gw)
+
+
+def test_no_internal_detail_reaches_clients_while_the_node_is_stopped(tmp_path: Path) -> None:
+    """The Kubo client's messages (the command, the node's address, the httpx error) stay in the log under the
+    request id the client got; S3 and admin answer with the code and a generic message."""
+    own = start_local_node(tmp_path, "leak-node")
+    try:
+        gw = start_gateway(tmp_path, own, workers=1, extra_config={"cache": {"memory_bytes": 0}})  # GETs reach IPFS
+        try:
+            keys = {"access_key": gw.access_key, "secret_key": gw.secret_key}
+            assert raw.send(gw.endpoint, "PUT", "/leaky", **keys).status_code == 200
+            put = raw.send(gw.endpoint, "PUT", "/leaky/there", body=b"stored before the stop", **keys)
+            assert put.status_code == 200
+            cid = put.headers["x-amz-meta-cid"]
+            api = own.api_url.removeprefix("http://")
+            stop_nodes([own])
+            answers = {
+                "PUT object": raw.send(gw.endpoint, "PUT", "/leaky/new", body=b"x" * 10_000, **keys),
+                "GET object": raw.send(gw.endpoint, "GET", "/leaky/there", **keys),
+                "live pin status": httpx.get(f"{gw.admin_url}/pins/{cid}?live=1", timeout=30),
+                "readiness": httpx.get(f"{gw.admin_url}/ready", timeout=30),
+            }
+            leaks = (
+                api,
+                api.split(":")[1],
+                "ConnectError",
+                "IPFS add",
+                "IPFS cat",
+                "IPFS pin",
+                "/api/v0",
+                str(tmp_path),
+            )
+            for what, answer in answers.items():
+                seen = answer.text + "\n" + "\n".join(f"{k}: {v}" for k, v in answer.headers.items())
+                assert answer.status_code == 503, (what, answer.status_code, answer.text)
+                for leak in leaks:
+                    assert leak not in seen, f"{what}: {leak!r} reached the client: {seen[:600]}"
+            ids = {
+                "PUT object": answers["PUT object"].headers["x-amz-request-id"],
+                "GET object": answers["GET object"].headers["x-amz-request-id"],
+                "live pin status": answers["live pin status"].json()["request_id"],
+                "readiness": answers["readiness"].json()["components"]["ipfs"]["reason"].split("request id ")[1][:16],
+            }
+            for what in ("PUT object", "GET object"):
+                assert "<Code>ServiceUnavailable</Code>" in answers[what].text
+                assert "<Message>Service is unavailable. Please retry.</Message>" in answers[what].text
+            log = gw.log_path.read_text()
+            for what, request_id in ids.items():
+                lines = [line for line in log.splitlines() if f"request {request_id} " in line]
+                assert lines, f"{what}: no log line for request {request_id}: {gw.log_tail()}"
+                assert any("the node cannot be reached (ConnectError)" in line for line in lines), (what, lines)
+        finally:
+            stop_gateway(gw)
+    finally:
+        stop_nodes([own])

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # `make test-packaging`: install dist/s3ipfs_<version>_amd64.deb into a fresh Debian bookworm root, boot it with
-# systemd-nspawn and check the package the way an operator meets it. Everything stays on 127.0.0.1 (the container
-# shares the host's network). Needs root, mmdebstrap and systemd-container (installed with apt if missing).
+# systemd-nspawn and check the package the way an operator meets it. The container has a network of its own
+# (--private-network: only its loopback), so nothing the host listens on (a Kubo on :5001, another gateway on :9000)
+# can answer for it; host tools that must talk to it (curl, the dev IPFS node, the aws cli) run inside its network
+# namespace (`in_net`: nsenter -n). Needs root, mmdebstrap and systemd-container (installed with apt if missing).
 #
 # Checks: apt installs the .deb (dependencies from the mirror); the user, state dirs and enabled units exist; the
 # booted system starts s3ipfs.service (Type=notify: active only after READY=1) with a STATUS text; /ready answers on
-# the admin port, naming Kubo while no node is reachable; with a local IPFS node (the dev node on the host) /ready is
-# ready and an aws cli put/get round trip works from the host; the main PID runs hardened (NoNewPrivs, seccomp, no
+# the admin port, naming Kubo while no node is reachable; with a local IPFS node (the dev node of the host, run in the
+# container's network) /ready is ready and the host's aws cli, in that network, makes a put/get round trip; the main PID runs hardened (NoNewPrivs, seccomp, no
 # capabilities); SIGKILL leads to a restart; a broken config fails fast (exit 2, no restart loop, error in the
 # journal); a clean stop; an upgrade (reinstall) keeps an edited conffile; apt purge removes units, state and config.
 # Then the .rpm is installed with its scripts (rpm --root) into a fresh copy of the root, run, and erased.
@@ -87,6 +89,8 @@ free_port() { "$DEVPY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1"
 
 # Commands in the container get a clean environment, as on a real host (no S3IPFS_* overrides of this shell).
 in_ct() { nsenter -t "$LEADER" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 HOME=/root "$@"; }
+# A host command (its files, its environment) in the container's network namespace: its 127.0.0.1 is the container's.
+in_net() { nsenter -t "$LEADER" -n "$@"; }
 
 cleanup() {
 	set +e
@@ -128,18 +132,19 @@ check "config is root:s3ipfs 0640" test "$(chroot "$CT" stat -c %U:%G:%a /etc/s3
 check "s3ipfs.service enabled" test -L "$CT/etc/systemd/system/multi-user.target.wants/s3ipfs.service"
 check "byte-code compiled by postinst" test -n "$(find "$CT/opt/s3ipfs/venv/lib" -name '*.pyc' -print -quit)"
 
-# Ports free on the host (the container shares its network), set by a drop-in as `systemctl edit` would write.
-S3_PORT="$(free_port)"
-ADMIN_PORT="$(free_port)"
+# The packaged default ports: the container's network is its own, so they are free whatever the host runs. Two
+# workers, set by a drop-in as `systemctl edit` would write.
+S3_PORT=9000
+ADMIN_PORT=9001
 mkdir -p "$CT/etc/systemd/system/s3ipfs.service.d"
 cat >"$CT/etc/systemd/system/s3ipfs.service.d/test.conf" <<EOF
 [Service]
-Environment=S3IPFS_S3__PORT=$S3_PORT S3IPFS_ADMIN__PORT=$ADMIN_PORT S3IPFS_S3__WORKERS=2
+Environment=S3IPFS_S3__WORKERS=2
 EOF
 
 # --- boot ---------------------------------------------------------------------------------------------------------
 log "booting the container"
-systemd-nspawn -q -D "$CT" --register=no --keep-unit --link-journal=no --console=pipe -b \
+systemd-nspawn -q -D "$CT" --register=no --keep-unit --link-journal=no --console=pipe --private-network -b \
 	>"$CACHE/nspawn.log" 2>&1 </dev/null &
 NS=$!
 # The container's init is a child of nspawn named systemd (an intermediate child may come and go first).
@@ -183,7 +188,7 @@ exposure="$(in_ct systemd-analyze security --no-pager s3ipfs.service | sed -n 's
 check "systemd-analyze security (online) exposure $exposure <= 2.0" awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 2.0) }'
 check "s3ipfs config check accepts the packaged config" \
 	bash -c "nsenter -t $LEADER -a /usr/bin/s3ipfs config check --config /etc/s3ipfs/s3ipfs.yaml >/dev/null"
-ready="$(curl -s -m 5 "http://127.0.0.1:$ADMIN_PORT/ready" || true)"
+ready="$(in_net curl -s -m 5 "http://127.0.0.1:$ADMIN_PORT/ready" || true)"
 log "/ready without an IPFS node: $ready"
 check "/ready answers and is not ready without a node" grep -q '"not ready"' <<<"$ready"
 
@@ -191,13 +196,13 @@ check "/ready answers and is not ready without a node" grep -q '"not ready"' <<<
 if [ -x "$DEVPY" ] && [ -d "$ROOT/ipfs-node/node_modules" ]; then
 	IPFS_REPO="$(mktemp -d)/ipfs"
 	"$DEVPY" -m appliance.ipfsconn.devnode init "$IPFS_REPO" --api-port "$(free_port)" --swarm-port "$(free_port)" >/dev/null
-	"$DEVPY" -m appliance.ipfsconn.devnode start "$IPFS_REPO" >/dev/null
+	in_net "$DEVPY" -m appliance.ipfsconn.devnode start "$IPFS_REPO" >/dev/null # it listens in the container's network
 	API_URL="$("$DEVPY" -c 'import sys; from appliance.ipfsconn.devnode import LocalNode; print(LocalNode(sys.argv[1]).api_url)' "$IPFS_REPO")"
 	echo "Environment=S3IPFS_IPFS__API_URL=$API_URL" >>"$CT/etc/systemd/system/s3ipfs.service.d/test.conf"
 	in_ct systemctl daemon-reload
 	in_ct systemctl restart s3ipfs.service || true
 	for _ in $(seq 1 30); do
-		ready="$(curl -s -m 5 "http://127.0.0.1:$ADMIN_PORT/ready" || true)"
+		ready="$(in_net curl -s -m 5 "http://127.0.0.1:$ADMIN_PORT/ready" || true)"
 		grep -q '"status": *"ready"' <<<"$ready" && break
 		sleep 1
 	done
@@ -208,12 +213,12 @@ if [ -x "$DEVPY" ] && [ -d "$ROOT/ipfs-node/node_modules" ]; then
 	secret="$(sed -n 's/^secret_key=//p' <<<"$creds")"
 	if [ -n "$key" ] && [ -n "$secret" ] && [ -x "$ROOT/.venv/bin/aws" ]; then
 		export AWS_ACCESS_KEY_ID="$key" AWS_SECRET_ACCESS_KEY="$secret" AWS_DEFAULT_REGION=us-east-1
-		aws=("$ROOT/.venv/bin/aws" --endpoint-url "http://127.0.0.1:$S3_PORT")
+		aws=(in_net "$ROOT/.venv/bin/aws" --endpoint-url "http://127.0.0.1:$S3_PORT")
 		head -c 300000 /dev/urandom >"$CACHE/object.bin"
 		"${aws[@]}" s3 mb s3://pkgtest >/dev/null &&
 			"${aws[@]}" s3 cp "$CACHE/object.bin" s3://pkgtest/object.bin >/dev/null &&
 			"${aws[@]}" s3 cp s3://pkgtest/object.bin "$CACHE/object.back" >/dev/null
-		check "aws cli put/get round trip through the packaged gateway" cmp -s "$CACHE/object.bin" "$CACHE/object.back"
+		check "aws cli put/get round trip (host client, container network) through the packaged gateway" cmp -s "$CACHE/object.bin" "$CACHE/object.back"
 	else
 		bad "could not read root credentials with \`s3ipfs credentials\` (got: ${creds:0:200})"
 	fi
@@ -223,7 +228,11 @@ fi
 
 # --- restart on failure, broken config, clean stop --------------------------------------------------------------
 in_ct systemctl kill -s KILL s3ipfs.service
-sleep 4
+for _ in $(seq 1 60); do # RestartSec=2s, then a start up to READY=1 (slower on a loaded machine): wait, not sleep
+	[ "$(in_ct systemctl show -p NRestarts --value s3ipfs.service)" = 1 ] &&
+		[ "$(in_ct systemctl is-active s3ipfs.service || true)" = active ] && break
+	sleep 0.5
+done
 check "restarted after SIGKILL (NRestarts=1)" test "$(in_ct systemctl show -p NRestarts --value s3ipfs.service)" = 1
 check "active again after the restart" test "$(in_ct systemctl is-active s3ipfs.service || true)" = active
 
@@ -305,7 +314,7 @@ check "ansible run 1 installed and configured (changed > 0)" test "$(recap_field
 check "ansible run 1 waited for /ready (the play's last task)" \
 	grep -q '^ok: \[container\]' <(sed -n '/TASK \[Wait until the gateway reports ready/,/^$/p' "$AN/run1.log")
 check "s3ipfs.service active after the ansible run" test "$(in_ct systemctl is-active s3ipfs.service || true)" = active
-ready="$(curl -s -m 5 "http://127.0.0.1:$ADMIN_PORT/ready" || true)"
+ready="$(in_net curl -s -m 5 "http://127.0.0.1:$ADMIN_PORT/ready" || true)"
 check "/ready is ready after the ansible run" grep -q '"status": *"ready"' <<<"$ready"
 check "the role's drop-in is in place" test -f "$CT/etc/systemd/system/s3ipfs.service.d/50-ansible.conf"
 t0=$SECONDS

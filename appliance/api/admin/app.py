@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,10 +13,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from quart import Quart, Response
 
+from appliance.api.admin.errors import register_error_handlers
 from appliance.api.admin.pin_ops import register_pin_op_routes
 from appliance.api.admin.pins import register_pin_routes
+from appliance.api.error_text import log_server_error, new_request_id
 from appliance.components import ContentStore, MetadataStore, Pinner
-from appliance.errors import S3IpfsError
+from appliance.errors import BackendUnavailable
 from appliance.model import Cid
 from appliance.service.objects import ObjectService
 from appliance.service.pin_batch import BatchRunner
@@ -29,6 +32,8 @@ from appliance.service.unpinner import Unpinner
 __all__ = ["AdminState", "create_admin_app"]
 
 _JSON = dict[str, Any]
+
+log = logging.getLogger("appliance.admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +93,24 @@ class _Collector:
             )
 
 
+def _not_ready(what: str, error: Exception) -> str:
+    """Why a component is not ready, without its internal detail (URLs, paths): that goes to the log under the id
+    the reason names."""
+    request_id = new_request_id()
+    log_server_error(log, request_id, f"GET /ready: {what}", error)
+    return f"{what} (request id {request_id}; details in the gateway's log)"
+
+
 async def _check_ipfs(state: AdminState) -> str | None:
     """None when the IPFS node answers, else why not."""
     try:
         await asyncio.wait_for(state.content.ping(), timeout=state.check_timeout)
     except TimeoutError:
         return f"the IPFS node did not answer within {state.check_timeout:.0f} s"
-    except S3IpfsError as exc:
-        return exc.message
+    except BackendUnavailable as exc:
+        return _not_ready("the IPFS node cannot be reached", exc)
+    except Exception as exc:
+        return _not_ready("the IPFS node answered with an error", exc)
     return None
 
 
@@ -105,14 +120,15 @@ async def _check_metadata(state: AdminState) -> str | None:
         await asyncio.wait_for(asyncio.to_thread(state.store.schema_version), timeout=state.check_timeout)
     except TimeoutError:
         return f"the metadata store did not answer within {state.check_timeout:.0f} s"
-    except Exception as exc:  # any failure to read means not ready; the reason goes to the operator
-        return str(exc) or type(exc).__name__
+    except Exception as exc:  # any failure to read means not ready
+        return _not_ready("the metadata store cannot be read", exc)
     return None
 
 
 def create_admin_app(state: AdminState) -> Quart:
     """The admin ASGI app; the caller owns the state's lifetimes."""
     app = Quart(__name__)
+    register_error_handlers(app)
     registry = CollectorRegistry()
     collector = _Collector(state.unpinner, state.orchestrator)
     registry.register(collector)

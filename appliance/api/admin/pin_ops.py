@@ -11,7 +11,8 @@
     GET    /batches/{id}                 one batch
     DELETE /batches/{id}                 cancel a running batch (409 when it is not running)
 
-Errors are `{"error": message}` (the pin routes' error handler): 400 bad input, 404 unknown, 503 pinner unreachable.
+Errors are `{"error": message}` (errors.py): 400 bad input, 404 unknown; 503/502/500 with a generic message and a
+request id when the pinner or the metadata store fails.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@
     DELETE /buckets/{bucket}/replication     back to the defaults of the config
     GET    /peers                            the pinner's peers (id, name, addresses, error, free space)
 
-Errors are `{"error": message}` with 400 (bad input), 404 (no such bucket/CID), 503 (the pinner is unreachable).
+Errors are `{"error": message}` with 400 (bad input) or 404 (no such bucket/CID); a pinner that cannot be reached or
+fails answers 503/502 with a generic message and a request id (errors.py), never the pinner's own text.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from quart import Quart, request
 
 from appliance.components import MetadataStore, Pinner
-from appliance.errors import BackendError, BackendUnavailable, InvalidArgument, NoSuchBucket, S3IpfsError
+from appliance.errors import InvalidArgument, NoSuchBucket
 from appliance.model import PIN_STATES, Cid, PinJob, PinRecord
 from appliance.service.pin_orchestrator import PinOrchestrator
 from appliance.service.pin_policy import PolicyBook, policy_document
@@ -83,16 +84,6 @@ def register_pin_routes(
     app: Quart, store: MetadataStore, pinner: Pinner, policies: PolicyBook, orchestrator: PinOrchestrator
 ) -> None:
     """Add the routes above to the admin app."""
-
-    @app.errorhandler(S3IpfsError)
-    async def _domain_error(exc: S3IpfsError) -> tuple[_JSON, int]:
-        if isinstance(exc, NoSuchBucket):
-            return _error(exc.message, 404)
-        if isinstance(exc, BackendUnavailable):
-            return _error(exc.message, 503)
-        if isinstance(exc, BackendError):
-            return _error(exc.message, 502)
-        return _error(exc.message, 400)
 
     @app.get("/pins")
     async def list_pins() -> tuple[_JSON, int]:

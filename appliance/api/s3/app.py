@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from datetime import UTC, datetime
 
 from quart import Quart, Response, request
 from werkzeug.routing import BaseConverter
 
+from appliance.api.error_text import log_server_error, new_request_id
 from appliance.api.s3.auth_owner import check_expected_owner
 from appliance.api.s3.connection import BackpressureConnection, StreamingRequest
 from appliance.api.s3.context import RequestContext, S3Services
@@ -20,7 +20,7 @@ from appliance.api.s3.request import S3Request, parse_request
 from appliance.api.s3.routing import route
 from appliance.api.s3.sigv2 import authenticate_v2, is_v2
 from appliance.api.s3.sigv4 import AuthContext, authenticate
-from appliance.errors import BackendUnavailable, RequestError, S3IpfsError
+from appliance.errors import RequestError, S3IpfsError
 
 __all__ = ["S3Services", "create_app", "dispatch"]
 
@@ -88,7 +88,7 @@ def _authenticate(services: S3Services, s3req: S3Request, raw_path: bytes) -> Au
 
 async def dispatch(services: S3Services) -> Response:
     """Parse → authenticate → route → handle; every failure becomes an S3 error document."""
-    request_id = secrets.token_hex(8).upper()
+    request_id = new_request_id()
     scope = request.scope
     method = request.method
     resource = ""
@@ -114,20 +114,13 @@ async def dispatch(services: S3Services) -> Response:
             action = route(s3req)
             ctx = RequestContext(s3req, services, auth, aiter(request.body), request_id)
             response = await HANDLERS[action](ctx)
-    except S3IpfsError as error:
-        if isinstance(error, BackendUnavailable):
-            log.warning("request %s %s %s: %s", request_id, method, resource[:200], error.message)
-        elif not isinstance(error, RequestError):
-            log.error("request %s %s %s: %s", request_id, method, resource[:200], error.message)
-        response = error_response(error, request_id=request_id, resource=resource[:1024], head=method == "HEAD")
-    except Exception:
-        log.exception("request %s %s %s failed", request_id, method, resource[:200])
-        response = error_response(
-            S3IpfsError("We encountered an internal error. Please try again."),
-            request_id=request_id,
-            resource=resource[:1024],
-            head=method == "HEAD",
-        )
+    except Exception as error:
+        # A client error is answered with its message; anything else is logged under the request id and answered
+        # with a generic text (render.error_response), whatever detail it carries.
+        if not isinstance(error, RequestError):
+            log_server_error(log, request_id, f"{method} {resource[:200]}", error)
+        domain = error if isinstance(error, S3IpfsError) else S3IpfsError()
+        response = error_response(domain, request_id=request_id, resource=resource[:1024], head=method == "HEAD")
     if s3req is not None and "origin" in s3req.headers and s3req.method != "OPTIONS":
         try:
             await cors.decorate(services, s3req, response)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from quart import Response
 
+from appliance.api.error_text import client_message
 from appliance.api.s3.error_map import s3_error_for
 from appliance.api.s3.xml import XmlBuilder, http_date
 from appliance.errors import BackendUnavailable, DeleteMarkerError, InvalidRange, NotModified, S3IpfsError
@@ -27,7 +28,8 @@ def empty_response(status: int = 200, headers: dict[str, str] | None = None) -> 
 
 
 def error_response(error: S3IpfsError, *, request_id: str, resource: str, head: bool) -> Response:
-    """The S3 error document (no body for HEAD), with Retry-After for an unavailable backend."""
+    """The S3 error document (no body for HEAD), with Retry-After for an unavailable backend. Its message is
+    `client_message`: a server-side error's own text (URLs, LMDB messages, paths) never reaches the client."""
     code, status = s3_error_for(error)
     if isinstance(error, NotModified):
         headers = {"ETag": f'"{error.etag}"'} if error.etag else {}
@@ -35,7 +37,7 @@ def error_response(error: S3IpfsError, *, request_id: str, resource: str, head: 
             headers["Last-Modified"] = http_date(error.last_modified)
         return empty_response(304, headers)
     builder = XmlBuilder("Error", namespace=False)
-    builder.leaf("Code", code).leaf("Message", error.message)
+    builder.leaf("Code", code).leaf("Message", client_message(error))
     if resource:
         builder.leaf("Resource", resource)
     builder.leaf("RequestId", request_id).leaf("HostId", request_id)

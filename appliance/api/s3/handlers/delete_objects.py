@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from xml.etree.ElementTree import Element
 
 from quart import Response
 
+from appliance.api.error_text import client_message, log_server_error
 from appliance.api.s3.context import RequestContext
 from appliance.api.s3.error_map import s3_error_for
 from appliance.api.s3.render import xml_response
 from appliance.api.s3.xml import XmlBuilder, local_name, parse_xml
-from appliance.errors import InvalidRequest, MalformedXML, S3IpfsError
+from appliance.errors import InvalidRequest, MalformedXML, RequestError, S3IpfsError
 
 __all__ = ["MAX_DELETE_KEYS", "delete_objects", "parse_delete"]
 
 MAX_DELETE_KEYS = 1000
+
+log = logging.getLogger("appliance.s3")
 
 
 def _text(element: Element) -> str:
@@ -87,7 +91,9 @@ async def delete_objects(ctx: RequestContext) -> Response:
             continue
         error = result.error
         code, _ = s3_error_for(error) if isinstance(error, S3IpfsError) else ("InternalError", 500)
-        message = error.message if isinstance(error, S3IpfsError) else "We encountered an internal error."
+        if not isinstance(error, RequestError):  # the client reads a generic text; the log has the details
+            log_server_error(log, ctx.request_id, f"DeleteObjects {bucket[:64]}/{result.key[:200]}", error)
+        message = client_message(error)
         xml.open("Error").leaf("Key", result.key).leaf("VersionId", result.version_id)
         xml.leaf("Code", code).leaf("Message", message).close("Error")
     return xml_response(xml)
