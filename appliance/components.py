@@ -130,6 +130,14 @@ class MetadataStore(Protocol):
         """Record a damaged block (merged with an earlier report of it); the stored report."""
         ...
 
+    def damage_count(self) -> int:
+        """How many blocks have an open damage report."""
+        ...
+
+    def damage_totals(self) -> dict[str, int]:
+        """Damage reports made per source ("read", "scrub") since the store was created."""
+        ...
+
     def delete_object(self, bucket: str, key: str, *, unpin_grace: float, now: float) -> ObjectMeta | None:
         """Remove an object row (None if absent), releasing its CID as put_object does."""
         ...

@@ -34,13 +34,24 @@ from typing import Any
 import httpx
 
 from appliance.errors import S3IpfsError
+from appliance.ipfsconn.kubo import KuboClient
 from bench.clients import S3, BenchRequestError, BigPayload, drain, ipfs_add, ipfs_add_stream, ipfs_cat
 from bench.procs import ROOT, BenchSetupError, ipfs_node, start_baseline, start_gateway
 
 __all__ = ["Sizes", "main"]
 
 RESULTS_DIR = ROOT / "bench" / "results"
-SCENARIOS = ("put-small", "get-small", "get-small-uncached", "put-big", "get-big", "multipart", "copy", "list")
+SCENARIOS = (
+    "put-small",
+    "get-small",
+    "get-small-uncached",
+    "put-big",
+    "get-big",
+    "get-verified",
+    "multipart",
+    "copy",
+    "list",
+)
 PIN_SCENARIOS = ("pin-outbox", "pin-ack", "pin-recovery")  # bench/pinning.py (imported when they run)
 GROUPS = {"pinning": PIN_SCENARIOS}
 BUCKET = "bench"
@@ -393,6 +404,50 @@ def scenario_get_big(env: Env) -> Scenario:
     return Scenario("get-big", f"GET {_size(z.big_bytes)} single object", "mb_per_s", "MB/s", sides, prepare=prepare)
 
 
+def scenario_get_verified(env: Env) -> Scenario:
+    """The cost of verified reads: the product's read path (KuboClient.cat, every block checked against its CID)
+    against the same client with verification off and against a bare `cat` from the node, in one process, on the
+    object get-big reads (added by the node itself)."""
+    z = env.sizes
+    assert env.big is not None
+    big = env.big
+
+    async def prepare() -> None:
+        if "big_cid" not in env.shared:
+            env.shared["big_cid"] = await ipfs_add_stream(
+                env.client, env.api_url, big.chunks(env.next_seed()), big.size
+            )
+
+    def client_side(label: str, verify: bool, is_gateway: bool) -> Side:
+        async def run(r: int) -> Metrics:
+            async with KuboClient(env.api_url, timeout=120, verify_reads=verify) as kubo:
+
+                async def go() -> int:
+                    moved = 0
+                    async for piece in kubo.cat(env.shared["big_cid"], 0, big.size, size=big.size):
+                        moved += len(piece)
+                    return moved
+
+                result = await timed_bytes(go)
+            _need(result["bytes"] == big.size, f"{label}: {result['bytes']:.0f} bytes")
+            return result
+
+        return Side(label, is_gateway, run)
+
+    async def raw(r: int) -> Metrics:
+        result = await timed_bytes(lambda: ipfs_cat(env.client, env.api_url, env.shared["big_cid"]))
+        _need(result["bytes"] == big.size, f"cat {env.shared['big_cid']}: {result['bytes']:.0f} bytes")
+        return result
+
+    sides = [
+        client_side("verified read (KuboClient.cat)", True, True),
+        client_side("unverified KuboClient.cat", False, False),
+        Side("raw node cat", False, raw),
+    ]
+    title = f"Verified read of {_size(z.big_bytes)}"
+    return Scenario("get-verified", title, "mb_per_s", "MB/s", sides, prepare=prepare)
+
+
 def scenario_list(env: Env) -> Scenario | None:
     z, s3 = env.sizes, env.s3
     if s3 is None:
@@ -436,6 +491,7 @@ async def run_scenarios(env: Env, only: set[str]) -> list[Scenario]:
         "multipart": scenario_multipart,
         "copy": scenario_copy,
         "get-big": scenario_get_big,
+        "get-verified": scenario_get_verified,
         "list": scenario_list,
     }
     if env.s3 is not None:

@@ -177,7 +177,7 @@ class KuboClient:
         auth_header: str = "",
         transport: httpx.AsyncBaseTransport | None = None,
         verify_reads: bool = True,
-        read_batch: int = 64,
+        read_batch: int = 256,
     ) -> None:
         if not api_url.startswith(("http://", "https://")):
             raise ValueError("api_url must start with http:// or https://")

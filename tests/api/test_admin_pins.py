@@ -17,7 +17,7 @@ from quart import Quart
 
 from appliance.api.admin.app import AdminState, create_admin_app
 from appliance.errors import BackendUnavailable
-from appliance.model import PeerInfo, ReplicationPolicy
+from appliance.model import DamageReport, PeerInfo, ReplicationPolicy
 from appliance.service.objects import ObjectService
 from appliance.service.pin_orchestrator import OrchestratorSettings, PinOrchestrator
 from appliance.service.pin_policy import PolicyBook
@@ -232,3 +232,15 @@ async def test_metrics(admin: Admin) -> None:
     assert "s3ipfs_pin_errors_total 1.0" in lines
     assert "s3ipfs_pin_jobs_completed_total 1.0" in lines
     assert 'ipfs_pin_duration_seconds_count{pinner="fake"} 1.0' in lines
+    assert "s3ipfs_damaged_blocks 0.0" in lines
+
+
+async def test_metrics_count_damaged_blocks(admin: Admin) -> None:
+    for block, source in (("bafka", "read"), ("bafka", "read"), ("bafkb", "scrub")):
+        admin.store.report_damage(DamageReport(block, "bafkroot", "hash mismatch", 1.0, 1.0, source=source))
+    admin.store.clear_damage("bafka")
+    text = await (await admin.app.test_client().get("/metrics")).get_data(as_text=True)
+    lines = set(text.splitlines())
+    assert "s3ipfs_damaged_blocks 1.0" in lines  # open reports
+    assert 's3ipfs_content_verification_failures_total{source="read"} 2.0' in lines  # every report, cleared or not
+    assert 's3ipfs_content_verification_failures_total{source="scrub"} 1.0' in lines

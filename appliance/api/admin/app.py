@@ -66,6 +66,8 @@ class _Collector:
         self._orchestrator = orchestrator
         self.queue_depth = 0
         self.outbox_depth = 0
+        self.damaged_blocks = 0
+        self.damage_totals: dict[str, int] = {}
 
     def collect(self) -> Iterable[Metric]:
         yield GaugeMetricFamily("s3ipfs_unpin_queue_depth", "CIDs waiting to be unpinned.", value=self.queue_depth)
@@ -75,6 +77,19 @@ class _Collector:
         yield CounterMetricFamily(
             "s3ipfs_unpin_errors", "Unpin attempts that failed and were rescheduled.", value=self._unpinner.errors_total
         )
+        yield GaugeMetricFamily(
+            "s3ipfs_damaged_blocks",
+            "Blocks with an open damage report (failed verification or missing), until repaired or cleared.",
+            value=self.damaged_blocks,
+        )
+        failures = CounterMetricFamily(
+            "s3ipfs_content_verification_failures",
+            "Blocks a node served that failed verification against their CID, by who found them (read, scrub).",
+            labels=["source"],
+        )
+        for source in ("read", "scrub"):
+            failures.add_metric([source], self.damage_totals.get(source, 0))
+        yield failures
         orchestrator = self._orchestrator
         if orchestrator is not None:
             yield GaugeMetricFamily(
@@ -177,6 +192,8 @@ def create_admin_app(state: AdminState) -> Quart:
     async def metrics() -> Response:
         collector.queue_depth = await asyncio.to_thread(state.store.unpin_queue_depth)
         collector.outbox_depth = await asyncio.to_thread(state.store.pin_outbox_depth)
+        collector.damaged_blocks = await asyncio.to_thread(state.store.damage_count)
+        collector.damage_totals = await asyncio.to_thread(state.store.damage_totals)
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
     return app
