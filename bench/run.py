@@ -373,16 +373,28 @@ def scenario_copy(env: Env) -> Scenario | None:
     return Scenario("copy", f"CopyObject {_size(big.size)} (median of 10, ms)", "ms", "ms", sides, prepare=prepare)
 
 
+async def _add_big(env: Env, big: BigPayload) -> None:
+    """The big object, added by the node itself (once per run), that get-big and get-verified read."""
+    if "big_cid" not in env.shared:
+        env.shared["big_cid"] = await ipfs_add_stream(env.client, env.api_url, big.chunks(env.next_seed()), big.size)
+
+
+def _raw_cat_side(env: Env, big: BigPayload) -> Side:
+    async def raw(r: int) -> Metrics:
+        result = await timed_bytes(lambda: ipfs_cat(env.client, env.api_url, env.shared["big_cid"]))
+        _need(result["bytes"] == big.size, f"cat {env.shared['big_cid']}: {result['bytes']:.0f} bytes")
+        return result
+
+    return Side("raw node cat", False, raw)
+
+
 def scenario_get_big(env: Env) -> Scenario:
     z, s3 = env.sizes, env.s3
     assert env.big is not None
     big = env.big
 
     async def prepare() -> None:
-        if "big_cid" not in env.shared:
-            env.shared["big_cid"] = await ipfs_add_stream(
-                env.client, env.api_url, big.chunks(env.next_seed()), big.size
-            )
+        await _add_big(env, big)
         if s3 is not None and "big_key" not in env.shared:
             env.shared["big_key"] = "big/get"
             await s3.put_stream(BUCKET, "big/get", big.chunks(env.next_seed()), big.size)
@@ -393,12 +405,7 @@ def scenario_get_big(env: Env) -> Scenario:
         _need(result["bytes"] == big.size, f"S3 GET {env.shared['big_key']}: {result['bytes']:.0f} bytes")
         return result
 
-    async def raw(r: int) -> Metrics:
-        result = await timed_bytes(lambda: ipfs_cat(env.client, env.api_url, env.shared["big_cid"]))
-        _need(result["bytes"] == big.size, f"cat {env.shared['big_cid']}: {result['bytes']:.0f} bytes")
-        return result
-
-    sides = [Side("raw node cat", False, raw)]
+    sides = [_raw_cat_side(env, big)]
     if s3 is not None:
         sides.insert(0, Side("S3 GetObject", True, gw))
     return Scenario("get-big", f"GET {_size(z.big_bytes)} single object", "mb_per_s", "MB/s", sides, prepare=prepare)
@@ -413,10 +420,7 @@ def scenario_get_verified(env: Env) -> Scenario:
     big = env.big
 
     async def prepare() -> None:
-        if "big_cid" not in env.shared:
-            env.shared["big_cid"] = await ipfs_add_stream(
-                env.client, env.api_url, big.chunks(env.next_seed()), big.size
-            )
+        await _add_big(env, big)
 
     def client_side(label: str, verify: bool, is_gateway: bool) -> Side:
         async def run(r: int) -> Metrics:
@@ -434,15 +438,10 @@ def scenario_get_verified(env: Env) -> Scenario:
 
         return Side(label, is_gateway, run)
 
-    async def raw(r: int) -> Metrics:
-        result = await timed_bytes(lambda: ipfs_cat(env.client, env.api_url, env.shared["big_cid"]))
-        _need(result["bytes"] == big.size, f"cat {env.shared['big_cid']}: {result['bytes']:.0f} bytes")
-        return result
-
     sides = [
         client_side("verified read (KuboClient.cat)", True, True),
         client_side("unverified KuboClient.cat", False, False),
-        Side("raw node cat", False, raw),
+        _raw_cat_side(env, big),
     ]
     title = f"Verified read of {_size(z.big_bytes)}"
     return Scenario("get-verified", title, "mb_per_s", "MB/s", sides, prepare=prepare)

@@ -158,27 +158,25 @@ def test_ranged_reads_touch_only_their_blocks(lying: ThreadedGateway, s3c: Any, 
 def test_upload_part_copy_of_a_bad_range_stores_nothing(lying: ThreadedGateway, s3c: Any, proxy: FaultyProxy) -> None:
     data, leaves = put(s3c, "copy-src", 4 * CHUNK)
     upload = s3c.create_multipart_upload(Bucket=BUCKET, Key="copy-dst")["UploadId"]
-    proxy.faults.corrupt_blocks.add(leaves[1])
-    with pytest.raises(ClientError) as info:
-        s3c.upload_part_copy(
+    source = {"Bucket": BUCKET, "Key": "copy-src"}
+
+    def copy_part() -> Any:
+        return s3c.upload_part_copy(
             Bucket=BUCKET,
             Key="copy-dst",
             UploadId=upload,
             PartNumber=1,
-            CopySource={"Bucket": BUCKET, "Key": "copy-src"},
+            CopySource=source,
             CopySourceRange=f"bytes=0-{2 * CHUNK}",
         )
+
+    proxy.faults.corrupt_blocks.add(leaves[1])
+    with pytest.raises(ClientError) as info:
+        copy_part()
     assert info.value.response["Error"]["Code"] == "InternalError"
     assert s3c.list_parts(Bucket=BUCKET, Key="copy-dst", UploadId=upload).get("Parts", []) == []
     proxy.faults.clear()
-    done = s3c.upload_part_copy(
-        Bucket=BUCKET,
-        Key="copy-dst",
-        UploadId=upload,
-        PartNumber=1,
-        CopySource={"Bucket": BUCKET, "Key": "copy-src"},
-        CopySourceRange=f"bytes=0-{2 * CHUNK}",
-    )
+    done = copy_part()
     parts = [{"PartNumber": 1, "ETag": done["CopyPartResult"]["ETag"]}]
     s3c.complete_multipart_upload(Bucket=BUCKET, Key="copy-dst", UploadId=upload, MultipartUpload={"Parts": parts})
     assert s3c.get_object(Bucket=BUCKET, Key="copy-dst")["Body"].read() == data[: 2 * CHUNK + 1]
