@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from appliance.model import (
     AddedContent,
     BucketMeta,
     CompletedUpload,
+    DagCheck,
     DamageReport,
     ListPage,
     ObjectMeta,
@@ -19,12 +20,13 @@ from appliance.model import (
     PinReport,
     PutOutcome,
     ReplicationPolicy,
+    ScrubItem,
     UploadMeta,
     VersionPage,
     WriteCondition,
 )
 
-__all__ = ["ContentStore", "MetadataStore", "ObjectBody", "Pinner"]
+__all__ = ["ContentStore", "DagChecker", "MetadataStore", "ObjectBody", "Pinner", "ScrubStore"]
 
 
 class ObjectBody(Protocol):
@@ -389,4 +391,67 @@ class Pinner(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+class DagChecker(Protocol):
+    """Checks and repairs objects' DAGs on the local IPFS node, block by block (scrub; ipfsconn/dagcheck.py).
+
+    Unreachable node → `BackendUnavailable`; an error answer that says nothing about the block → `BackendError`.
+    """
+
+    async def check(self, root: str, size: int) -> DagCheck:
+        """Read every block of the UnixFS file `root` from the local node, each within a short deadline, and check
+        its hash, its structure and its size (the root must hold `size` bytes); the faults found."""
+        ...
+
+    async def repair(self, block: str, root: str, kind: str) -> str | None:
+        """Replace a `missing` or `damaged` block of `root` with a good copy fetched from the node's peers (a damaged
+        one is removed first) and keep `root` pinned; None when the block now verifies, else why not."""
+        ...
+
+    async def block_ok(self, block: str) -> str | None:
+        """None when the local node holds `block` with the right hash, else "missing" or "damaged: why"."""
+        ...
+
+
+class ScrubStore(MetadataStore, Protocol):
+    """The metadata store as scrub uses it: damage reports and scrub's walk and progress (state/scrub_store.py)."""
+
+    def damage_reports(self, limit: int = 1000) -> list[DamageReport]:
+        """Open damage reports in block CID order."""
+        ...
+
+    def damage_count(self) -> int:
+        """How many blocks have an open damage report."""
+        ...
+
+    def clear_damage(self, block: str) -> bool:
+        """Drop the report of `block`; whether there was one."""
+        ...
+
+    def scrub_items(
+        self, phase: str, after: bytes, *, bucket: str = "", prefix: str = "", limit: int = 100
+    ) -> list[ScrubItem]:
+        """Items of one walk phase strictly after position `after`."""
+        ...
+
+    def scrub_count(self, *, bucket: str = "", prefix: str = "") -> int:
+        """About how many items a run over `bucket`/`prefix` walks."""
+        ...
+
+    def scrub_state(self) -> dict[str, Any] | None:
+        """The current (or last) run's document."""
+        ...
+
+    def save_scrub_state(self, doc: dict[str, Any]) -> None:
+        """Store the run's progress."""
+        ...
+
+    def finish_scrub(self, doc: dict[str, Any], summary: dict[str, Any], *, keep: int = 20) -> None:
+        """Store a finished run and add its summary to the history."""
+        ...
+
+    def scrub_history(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Summaries of finished runs, newest first."""
         ...

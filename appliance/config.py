@@ -24,6 +24,7 @@ __all__ = [
     "ObjectsConfig",
     "PinningConfig",
     "S3Config",
+    "ScrubConfig",
     "load_config",
     "redacted",
 ]
@@ -203,6 +204,22 @@ class PinningConfig(_Section):
         return self
 
 
+class ScrubConfig(_Section):
+    """Scrub: checks every object's blocks on the local node and its pins (s3ipfs scrub; docs/scrub.md)."""
+
+    interval_seconds: float = Field(default=0.0, ge=0, description="seconds between periodic scrub runs; 0 = off")
+    rate: float = Field(default=20.0, gt=0, le=10000, description="objects per second a run checks by default")
+    check_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="seconds to read one block from the local node before it counts as missing"
+    )
+    fetch_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="seconds a repair waits for a good copy of a block from the peers"
+    )
+    resume_delay_seconds: float = Field(
+        default=10.0, ge=0, description="seconds after start before a run the daemon stopped during is taken up again"
+    )
+
+
 class NodeConfig(_Section):
     """The local IPFS and IPFS-Cluster daemons (s3ipfs node init/status/start/stop)."""
 
@@ -225,6 +242,7 @@ class AppConfig(_Section):
     cache: CacheConfig = CacheConfig()
     cluster: ClusterConfig = ClusterConfig()
     pinning: PinningConfig = PinningConfig()
+    scrub: ScrubConfig = ScrubConfig()
     node: NodeConfig = NodeConfig()
 
     @property

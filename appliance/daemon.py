@@ -41,6 +41,7 @@ from appliance.service.identity import Credentials, load_or_create_root
 from appliance.service.periodic import every, sleep_or_stop
 from appliance.service.pin_dynamic import AccessRecorder
 from appliance.service.pin_orchestrator import PinAcknowledger, PinOrchestrator
+from appliance.service.scrub import Scrubber
 from appliance.service.unpinner import Unpinner
 from appliance.wiring import (
     DomainServices,
@@ -52,6 +53,8 @@ from appliance.wiring import (
     policy_book,
     read_counter,
     s3_services,
+    scrub_service,
+    scrub_tasks,
 )
 
 __all__ = ["run"]
@@ -346,12 +349,16 @@ async def _main(
     tasks: list[asyncio.Task[None]] = []
     failed: list[str] = []
     jobs: PinJobs | None = None
+    scrubber: Scrubber | None = None
     try:
         unpinner = Unpinner(store, kubo, interval=config.objects.unpin_interval_seconds, replica=cluster)
         services = DomainServices.build(config, store, kubo)
         policies = policy_book(config, store)
         orchestrator = PinOrchestrator(store, pinner, policies, orchestrator_settings(config))
         jobs = PinJobs.build(config, store, pinner, policies, orchestrator)
+        scrubber = scrub_service(
+            config, store=store, kubo=kubo, pinner=pinner, policies=policies, orchestrator=orchestrator
+        )
         admin_app = create_admin_app(
             AdminState(
                 objects=services.objects,
@@ -366,6 +373,7 @@ async def _main(
                 rebalancer=jobs.rebalancer,
                 dynamic=jobs.dynamic,
                 batches=jobs.batches,
+                scrubber=scrubber,
             )
         )
         admin_up = asyncio.Event()
@@ -381,6 +389,7 @@ async def _main(
         tasks.append(asyncio.create_task(unpinner.run_forever(stop), name="unpinner"))
         tasks.append(asyncio.create_task(orchestrator.run_forever(stop), name="pin-outbox"))
         tasks.extend(jobs.periodic(config, stop))
+        tasks.extend(scrub_tasks(scrubber, config, stop))
         tasks.append(
             asyncio.create_task(
                 every(
@@ -441,6 +450,8 @@ async def _main(
             await workers.stop(0.0)
         if jobs is not None:
             await jobs.batches.aclose()
+        if scrubber is not None:
+            await scrubber.aclose()
         await pinner.aclose()
         await kubo.aclose()
         store.close()

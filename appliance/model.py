@@ -12,8 +12,10 @@ from appliance.errors import InvalidBucketName, KeyTooLongError
 __all__ = [
     "MAX_KEY_BYTES",
     "AddedContent",
+    "BlockFault",
     "BucketMeta",
     "Cid",
+    "DagCheck",
     "DamageReport",
     "DAG_PB",
     "RAW",
@@ -28,6 +30,7 @@ __all__ = [
     "PinReport",
     "PutOutcome",
     "ReplicationPolicy",
+    "ScrubItem",
     "UploadMeta",
     "VersionPage",
     "decode_varint",
@@ -479,3 +482,41 @@ class DamageReport:
     last_seen: float
     count: int = 1
     source: str = "read"  # "read" or "scrub"
+
+
+@dataclass(frozen=True, slots=True)
+class BlockFault:
+    """One block of an object's DAG that is not right on the local node: `missing` (the node does not hold it),
+    `corrupt` (its bytes do not hash to its CID: a peer's copy can replace it) or `invalid` (the bytes are what the
+    CID names but no valid part of the file: not a UnixFS file node, or a size other than its parent or the object's
+    metadata says; only writing the object again fixes that)."""
+
+    block: str  # the block's CID (base32)
+    kind: str  # "missing" | "corrupt" | "invalid"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DagCheck:
+    """What checking one object's DAG on the local node found: the blocks and bytes read, and every fault (the
+    blocks under a faulty one cannot be reached, so a repaired object is checked again)."""
+
+    root: str
+    blocks: int = 0
+    bytes: int = 0
+    faults: tuple[BlockFault, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ScrubItem:
+    """One thing scrub checks: a current object, a noncurrent version or a part of a multipart upload in progress.
+    `phase` and `position` order the walk (position is the metadata key the next walk starts after)."""
+
+    phase: str  # "objects" | "versions" | "parts"
+    position: bytes
+    bucket: str
+    key: str
+    cid: str
+    size: int
+    version_id: str = ""
+    part_number: int = 0

@@ -5,12 +5,14 @@ process runs them once per appliance; daemon.py owns processes, sockets and life
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from appliance.api.s3.context import S3Services
 from appliance.components import ContentStore, MetadataStore, Pinner
 from appliance.config import AppConfig
+from appliance.ipfsconn.dagcheck import LocalDagChecker
 from appliance.ipfsconn.kubo import KuboClient
 from appliance.model import ReplicationPolicy
 from appliance.pinning.cluster import ClusterClient
@@ -19,13 +21,14 @@ from appliance.service.buckets import BucketService
 from appliance.service.identity import Credentials, Identity
 from appliance.service.multipart import MultipartService
 from appliance.service.objects import ObjectService
-from appliance.service.periodic import every
+from appliance.service.periodic import every, sleep_or_stop
 from appliance.service.pin_batch import BatchRunner
 from appliance.service.pin_dynamic import AccessRecorder, DynamicSettings, HotColdPolicy
 from appliance.service.pin_orchestrator import OrchestratorSettings, PinAcknowledger, PinOrchestrator
 from appliance.service.pin_policy import PolicyBook
 from appliance.service.pin_rebalance import Rebalancer, RebalanceSettings
 from appliance.service.pin_reconcile import Reconciler
+from appliance.service.scrub import Scrubber
 from appliance.state.lmdb_store import LmdbMetadataStore
 
 __all__ = [
@@ -38,6 +41,8 @@ __all__ = [
     "policy_book",
     "read_counter",
     "s3_services",
+    "scrub_service",
+    "scrub_tasks",
 ]
 
 
@@ -254,3 +259,38 @@ class PinJobs:
                 )
             )
         return out
+
+
+def scrub_service(
+    config: AppConfig,
+    *,
+    store: LmdbMetadataStore,
+    kubo: KuboClient,
+    pinner: Pinner,
+    policies: PolicyBook,
+    orchestrator: PinOrchestrator,
+) -> Scrubber:
+    """The scrub service of the main process (one run at a time per appliance)."""
+    scrub = config.scrub
+    checker = LocalDagChecker(
+        kubo, check_deadline=scrub.check_timeout_seconds, fetch_deadline=scrub.fetch_timeout_seconds
+    )
+    return Scrubber(store, checker, pinner, policies, on_queued=orchestrator.wake, default_rate=scrub.rate)
+
+
+def scrub_tasks(scrubber: Scrubber, config: AppConfig, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    """One task until `stop`: take up a run the daemon stopped during (after `resume_delay_seconds`), then run
+    periodically when `scrub.interval_seconds` is set."""
+
+    async def forever() -> None:
+        scrub = config.scrub
+        if not await sleep_or_stop(stop, scrub.resume_delay_seconds):
+            try:
+                await scrubber.resume()
+            except Exception:
+                logging.getLogger(__name__).exception("could not resume the interrupted scrub run")
+        if scrub.interval_seconds > 0:
+            await every(scrub.interval_seconds, scrubber.run_periodic, stop, first_delay=scrub.interval_seconds)
+        await stop.wait()
+
+    return [asyncio.create_task(forever(), name="scrub")]

@@ -109,6 +109,17 @@ MEANINGS: dict[str, str] = {
     "pinning.rebalance_min_free_bytes": "A peer with less free space than this (cluster freespace metric) is drained.",
     "pinning.rebalance_overload_factor": "A peer holding more than this times the mean number of pins is drained.",
     "pinning.rebalance_max_moves": "Most allocation moves one rebalancing pass makes.",
+    "scrub": "Scrub: checks that every block of every object is on the local IPFS node with the right hash and "
+    "that its pin is where its policy says; repairs from the peers on demand. See docs/scrub.md in the source tree.",
+    "scrub.interval_seconds": "Seconds between periodic scrub runs (report only, no repair); 0 turns them off. "
+    "Runs on demand with `s3ipfs scrub` either way.",
+    "scrub.rate": "Objects per second a run checks unless `--rate` says otherwise; keeps scrub from starving S3 "
+    "traffic.",
+    "scrub.check_timeout_seconds": "Seconds one block may take to read from the local node before it counts as "
+    "missing.",
+    "scrub.fetch_timeout_seconds": "Seconds a repair waits for a good copy of a block (or a re-pin) from the peers.",
+    "scrub.resume_delay_seconds": "Seconds after the daemon starts before a run it stopped during is taken up again "
+    "after its last finished object.",
     "node": "The local IPFS (Kubo) and IPFS-Cluster daemons managed by `s3ipfs node`.",
     "node.kubo_binary": "Path of the Kubo `ipfs` binary; empty means `ipfs` on PATH.",
     "node.cluster_binary": "Path of `ipfs-cluster-service`; empty means the one on PATH.",

@@ -510,6 +510,49 @@ class KuboClient:
             num_objects=_as_int(reply.get("NumObjects", 0), "NumObjects"),
         )
 
+    async def block_local(self, cid: str, *, deadline: float, limit: int = 4 * 1024 * 1024) -> bytes:
+        """The bytes of one block from the node's own blockstore, checked against the CID (scrub).
+
+        `offline=true` makes Kubo answer a block it lacks at once ("block was not found locally (offline)", a
+        BackendError); js-ipfs ignores the option and asks its peers until `deadline` (BackendUnavailable), so a
+        block a connected peer holds is fetched back (and stored) rather than reported missing there."""
+        try:
+            wanted = Cid.parse(cid)
+        except ValueError as exc:
+            raise BackendError(f"not a CID: {cid[:80]!r}") from exc
+        async with self._request("block/get", [("arg", cid), ("offline", "true")], deadline=deadline) as response:
+            block = await _read_limited(response, "block/get", limit)
+        if not wanted.verifies(block):
+            raise ContentIntegrityError(
+                f"IPFS block/get: block {wanted.text} does not match its hash",
+                block=wanted.text,
+                root=wanted.text,
+                reason="hash mismatch",
+            )
+        return block
+
+    async def block_rm(self, cid: str) -> bool:
+        """Remove one block from the node's blockstore (`block/rm`, no `force`): True if removed, False if the node
+        did not hold it. A pinned block (directly or through a pinned root) is refused by both Kubo and js-ipfs:
+        BackendError with the node's "pinned: …" message. Errors come in-band, as `{"Hash","Error"}` lines."""
+        async with self._request("block/rm", [("arg", cid)], deadline=self._timeout) as response:
+            body = await _read_limited(response, "block/rm")
+        for line in body.splitlines():
+            if not line.strip():
+                continue
+            event = _json_object(line, "block/rm")
+            error = event.get("Error")
+            if isinstance(error, str) and error:
+                if "not found" in error.lower():
+                    return False
+                raise BackendError(f"IPFS block/rm: {error[:_MAX_MESSAGE]}")
+        return True
+
+    async def pin_fetch(self, cid: str, *, deadline: float) -> None:
+        """Pin `cid` recursively, fetching the blocks the node lacks from its peers (bitswap) for up to `deadline`
+        seconds: the repair of a root whose blocks went missing."""
+        await self._call("pin/add", [("arg", cid), ("recursive", "true")], deadline=deadline)
+
     async def aclose(self) -> None:
         """Release the connection pool."""
         await self._client.aclose()

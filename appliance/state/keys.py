@@ -24,6 +24,8 @@ Named databases (all in one environment):
     access_stats    CID -> decayed access counter (score, time; two doubles)             (schema 3)
 
     damaged_blocks  block CID (ASCII) -> damage report (JSON, model.DamageReport)        (schema 4)
+    scrub           b"run" -> the current or last scrub run (JSON: options, position, counters)   (schema 4)
+                    b"history" + finish time (8, ordered) + run id -> a finished run's summary (JSON)
     completed_uploads  upload id (ASCII) -> completed-upload record (codec.encode_completed)  (schema 5)
     completed_due      completion time (8 bytes, ordered) + upload id -> b""  (expiry order)  (schema 5)
 
@@ -107,6 +109,7 @@ DB_SPECS: tuple[tuple[bytes, bool], ...] = (
     (b"pin_status", False),
     (b"access_stats", False),
     (b"damaged_blocks", False),
+    (b"scrub", False),
     (b"completed_uploads", False),
     (b"completed_due", False),
 )
@@ -140,6 +143,7 @@ class Dbs:
     pin_status: Any
     access_stats: Any
     damaged_blocks: Any
+    scrub: Any
     completed_uploads: Any
     completed_due: Any
 

@@ -23,6 +23,7 @@ from appliance.state.codec import UnpinJob
 from appliance.state.damage_store import DamageMethods
 from appliance.state.migrations import read_version
 from appliance.state.pin_store import PinMethods
+from appliance.state.scrub_store import ScrubMethods
 from appliance.state.store_base import DEFAULT_MAP_SIZE, DEFAULT_UNPIN_LEASE, DEFAULT_UNPINNED_TTL
 from appliance.state.store_base import guarded as _guarded
 from appliance.state.upload_store import UploadMethods
@@ -31,7 +32,7 @@ from appliance.state.version_store import VersionMethods
 __all__ = ["DEFAULT_MAP_SIZE", "DEFAULT_UNPIN_LEASE", "DEFAULT_UNPINNED_TTL", "LmdbMetadataStore"]
 
 
-class LmdbMetadataStore(UploadMethods, VersionMethods, PinMethods, DamageMethods):
+class LmdbMetadataStore(UploadMethods, VersionMethods, PinMethods, DamageMethods, ScrubMethods):
     """components.MetadataStore on an LMDB environment directory; open one per path per process.
 
     Beyond the Protocol: an unpin claimed more than `unpin_lease` seconds ago is claimable again (its

@@ -35,7 +35,8 @@ def _pins(txn: Any, dbs: Dbs) -> None:
 
 
 def _integrity(txn: Any, dbs: Dbs) -> None:
-    """Version 4: reports of damaged blocks found by verified reads and scrub (damaged_blocks). It starts empty."""
+    """Version 4: reports of damaged blocks found by verified reads and scrub (damaged_blocks), and scrub's
+    progress and summaries (scrub). Both start empty."""
 
 
 def _completed_uploads(txn: Any, dbs: Dbs) -> None:

@@ -16,8 +16,9 @@ from quart import Quart, Response
 from appliance.api.admin.errors import register_error_handlers
 from appliance.api.admin.pin_ops import register_pin_op_routes
 from appliance.api.admin.pins import register_pin_routes
+from appliance.api.admin.scrub import ScrubMetrics, register_scrub_routes
 from appliance.api.error_text import log_server_error, new_request_id
-from appliance.components import ContentStore, MetadataStore, Pinner
+from appliance.components import ContentStore, MetadataStore, Pinner, ScrubStore
 from appliance.errors import BackendUnavailable
 from appliance.model import Cid
 from appliance.service.objects import ObjectService
@@ -27,6 +28,7 @@ from appliance.service.pin_orchestrator import PinOrchestrator
 from appliance.service.pin_policy import PolicyBook
 from appliance.service.pin_rebalance import Rebalancer
 from appliance.service.pin_reconcile import Reconciler
+from appliance.service.scrub import Scrubber
 from appliance.service.unpinner import Unpinner
 
 __all__ = ["AdminState", "create_admin_app"]
@@ -56,6 +58,8 @@ class AdminState:
     rebalancer: Rebalancer | None = None
     dynamic: HotColdPolicy | None = None
     batches: BatchRunner | None = None
+    # Scrub and the damage reports (routes and metrics in scrub.py); the store must then be a ScrubStore.
+    scrubber: Scrubber | None = None
 
 
 class _Collector:
@@ -158,6 +162,13 @@ def create_admin_app(state: AdminState) -> Quart:
             batches=state.batches,
         )
 
+    scrub_metrics: ScrubMetrics | None = None
+    if state.scrubber is not None:
+        scrub_store: ScrubStore = state.store  # type: ignore[assignment]  # the LMDB store is both
+        scrub_metrics = ScrubMetrics(state.scrubber, scrub_store)
+        registry.register(scrub_metrics)
+        register_scrub_routes(app, state.scrubber, scrub_store)
+
     @app.get("/health")
     async def health() -> tuple[_JSON, int]:
         return {"status": "ok"}, 200
@@ -194,6 +205,8 @@ def create_admin_app(state: AdminState) -> Quart:
         collector.outbox_depth = await asyncio.to_thread(state.store.pin_outbox_depth)
         collector.damaged_blocks = await asyncio.to_thread(state.store.damage_count)
         collector.damage_totals = await asyncio.to_thread(state.store.damage_totals)
+        if scrub_metrics is not None:
+            await scrub_metrics.refresh()
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
     return app
