@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from appliance.cli import config_check, credentials, node, pins, serve
+from appliance.cli import config_check, credentials, node, pins, scrub, serve
 from appliance.errors import S3IpfsError
 
 __all__ = ["build_parser", "entry", "main"]
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     credentials.add_parser(commands)
     node.add_parser(commands)
     pins.add_parser(commands)
+    scrub.add_parser(commands)
     return parser
 
 
