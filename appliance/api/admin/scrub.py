@@ -78,7 +78,9 @@ def _options(data: Any, defaults: ScrubOptions) -> ScrubOptions:
         raise InvalidArgument("repair must be true or false")
     try:
         return ScrubOptions(bucket=bucket, prefix=prefix, rate=float(rate), repair=repair)
-    except (ValueError, OverflowError) as exc:
+    except OverflowError as exc:
+        raise InvalidArgument(f"rate is out of range (0 < rate <= {MAX_RATE:g})") from exc
+    except ValueError as exc:
         raise InvalidArgument(str(exc)) from exc
 
 

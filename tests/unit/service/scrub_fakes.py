@@ -158,9 +158,7 @@ class Sleeper:
         await asyncio.sleep(0)
 
 
-def make_scrubber(
-    store: LmdbMetadataStore, node: FakeNode, sleeper: Sleeper | None = None, **kw: Any
-) -> Scrubber:
+def make_scrubber(store: LmdbMetadataStore, node: FakeNode, sleeper: Sleeper | None = None, **kw: Any) -> Scrubber:
     sleeper = sleeper or Sleeper()
     checker = LocalDagChecker(node, check_deadline=0.5, fetch_deadline=1.0)  # type: ignore[arg-type]
     return Scrubber(

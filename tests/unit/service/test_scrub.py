@@ -13,7 +13,7 @@ import pytest
 
 from appliance.model import DAG_PB, Cid, DamageReport, ObjectMeta, PartMeta, ReplicationPolicy, UploadMeta
 from appliance.service.pin_policy import PolicyBook
-from appliance.service.scrub import ScrubBusy, Scrubber
+from appliance.service.scrub import Scrubber, ScrubBusy
 from appliance.service.scrub_run import ScrubOptions
 from appliance.state import LmdbMetadataStore
 from tests.unit.service.scrub_fakes import FakeNode, Sleeper, make_scrubber, open_store, put_file
@@ -170,8 +170,8 @@ async def test_cluster_pin_below_policy_is_queued_in_the_outbox(tmp_path: Path) 
     pinner.kind = "cluster"
     pinner.statuses[file.root] = [report(file.root, "pinned", "unpinned", "unpinned")]
     woken: list[bool] = []
-    from tests.unit.service.scrub_fakes import Sleeper
     from appliance.ipfsconn.dagcheck import LocalDagChecker
+    from tests.unit.service.scrub_fakes import Sleeper
 
     sleeper = Sleeper()
     scrubber = Scrubber(
