@@ -290,7 +290,9 @@ def scrub_tasks(scrubber: Scrubber, config: AppConfig, stop: asyncio.Event) -> l
             except Exception:
                 logging.getLogger(__name__).exception("could not resume the interrupted scrub run")
         if scrub.interval_seconds > 0:
-            await every(scrub.interval_seconds, scrubber.run_periodic, stop, first_delay=scrub.interval_seconds)
+            await every(
+                scrub.interval_seconds, scrubber.run_periodic, stop, name="scrub", first_delay=scrub.interval_seconds
+            )
         await stop.wait()
 
     return [asyncio.create_task(forever(), name="scrub")]
