@@ -24,12 +24,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing.context import SpawnContext, SpawnProcess
 from multiprocessing.queues import Queue
+from pathlib import Path
 from typing import Any
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 from quart import Quart
 
+from appliance import metrics
 from appliance.api.admin.app import AdminState, create_admin_app
 from appliance.api.s3.app import create_app
 from appliance.cache.memory import CachingContentStore, MemoryCache
@@ -286,6 +288,8 @@ class _Workers:
             delay = self.backoff.get(index, _RESTART_BACKOFF)
             self.backoff[index] = min(delay * 2, _RESTART_BACKOFF_MAX)
             log.error("worker %d (pid %s) died with exit code %s; restarting in %.0f s", index, proc.pid, code, delay)
+            if proc.pid is not None:
+                metrics.process_dead(proc.pid)  # its live gauges go; its counts stay in the sums
             del self.procs[index]  # a closed process cannot even be asked is_alive()
             proc.close()
             self.ready.discard(index)
@@ -374,6 +378,8 @@ async def _main(
                 dynamic=jobs.dynamic,
                 batches=jobs.batches,
                 scrubber=scrubber,
+                state_dir=config.state_dir,
+                certificates=(("s3", config.s3.tls_certfile),) if config.s3.tls_certfile else (),
             )
         )
         admin_up = asyncio.Event()
@@ -481,6 +487,11 @@ def run(config: AppConfig) -> int:
         raise ConfigError(
             f"state_dir {config.state_dir}: cannot create it ({exc.strerror}); check permissions"
         ) from exc
+    try:
+        # Before any worker is spawned (they inherit the directory through the environment).
+        metrics.prepare_multiprocess(Path(config.state_dir) / "run" / "metrics")
+    except OSError as exc:
+        raise ConfigError(f"state_dir {config.state_dir}: cannot create run/metrics ({exc.strerror})") from exc
     creds, created = load_or_create_root(config.credentials_path)
     if created:
         log.info("wrote a new root key pair to %s (show it with `s3ipfs credentials show`)", config.credentials_path)

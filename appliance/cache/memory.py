@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable, Sequence
 
+from appliance import metrics
 from appliance.components import ContentStore
 from appliance.model import AddedContent
 
 __all__ = ["CachingContentStore", "MemoryCache"]
+
+_LAYER = "l1"  # the metrics label of this layer (an L2 disk cache would be "l2")
 
 
 class MemoryCache:
@@ -32,14 +35,17 @@ class MemoryCache:
         value = self._items.get(key)
         if value is None:
             self.misses += 1
+            metrics.CACHE_MISSES.labels(_LAYER).inc()
             return None
         self._items.move_to_end(key)
         self.hits += 1
+        metrics.CACHE_HITS.labels(_LAYER).inc()
         return value
 
     def put(self, key: Hashable, value: bytes) -> None:
         if len(value) > self.max_item_bytes:
             return
+        before = self.size
         old = self._items.pop(key, None)
         if old is not None:
             self.size -= len(old)
@@ -48,6 +54,8 @@ class MemoryCache:
         while self.size > self.capacity_bytes:
             _, evicted = self._items.popitem(last=False)
             self.size -= len(evicted)
+            metrics.CACHE_EVICTIONS.labels(_LAYER).inc()
+        metrics.CACHE_BYTES.labels(_LAYER).inc(self.size - before)
 
 
 async def _single(value: bytes) -> AsyncIterator[bytes]:

@@ -17,6 +17,7 @@ import asyncio
 import json
 import math
 import secrets
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from appliance import metrics
 from appliance.errors import BackendError, BackendUnavailable, ContentIntegrityError
 from appliance.httpio import read_limited
 from appliance.ipfsconn import unixfs
@@ -54,6 +56,12 @@ class RepoStat:
     repo_size: int
     storage_max: int
     num_objects: int
+
+
+def _count_error(cmd: str, error: BackendError | BackendUnavailable | None) -> None:
+    """Count a failed call: `unavailable` (unreachable, timed out) or `error` (the node refused it)."""
+    kind = "error" if isinstance(error, BackendError) else "unavailable"
+    metrics.IPFS_RPC_ERRORS.labels(cmd, kind).inc()
 
 
 def normalise_cid(text: str) -> str:
@@ -232,21 +240,29 @@ class KuboClient:
         # The query string is built here: httpx's params merging costs ~50 µs per call on the hot path.
         url = f"{self._base}{_API}{cmd}?{urlencode(query)}"
         request = self._client.build_request("POST", url, content=content, headers=headers, timeout=timeout)
+        metrics.IPFS_RPC_REQUESTS.labels(cmd).inc()
+        started = time.perf_counter()
         try:
             response = await self._client.send(request, stream=True)
+            metrics.IPFS_RPC_DURATION.labels(cmd).observe(time.perf_counter() - started)
             try:
                 if response.status_code != 200:
-                    raise self._node_error(
+                    error = self._node_error(
                         cmd, response.status_code, await _read_limited(response, cmd, 65536, head=True)
                     )
+                    _count_error(cmd, error)
+                    raise error
                 yield response
             finally:
                 await response.aclose()
         except httpx.TimeoutException as exc:
+            _count_error(cmd, None)
             raise BackendUnavailable(f"IPFS {cmd}: the node did not answer in time ({type(exc).__name__})") from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            _count_error(cmd, None)
             raise BackendUnavailable(f"IPFS {cmd}: the node cannot be reached ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
+            _count_error(cmd, BackendError())
             raise BackendError(f"IPFS {cmd}: {type(exc).__name__}: {str(exc)[:_MAX_MESSAGE]}") from exc
 
     @staticmethod

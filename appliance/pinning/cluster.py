@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from urllib.parse import quote
 
 import httpx
 
+from appliance import metrics
 from appliance.errors import BackendError, BackendUnavailable
 from appliance.httpio import read_limited
 from appliance.pinning.trailers import TrailerTransport
@@ -194,6 +196,11 @@ def _as_error(data: Any) -> tuple[int, str] | None:
     return None
 
 
+def _route(method: str, path: str) -> str:
+    """A metrics label for a call: the method and the path's first segment (never a CID)."""
+    return f"{method} /{path.lstrip('/').split('/', 1)[0]}"
+
+
 async def _read_limited(response: httpx.Response, what: str, limit: int = _MAX_REPLY, *, head: bool = False) -> bytes:
     return await read_limited(response, f"IPFS Cluster {what}", limit, head=head)
 
@@ -303,14 +310,28 @@ class ClusterClient:
         """Send `method path?params` to the first endpoint that answers; yield the 2xx response, body unread.
         `stream` sends it through the client that keeps trailers."""
         what = f"{method} {path}"
-        response = await self._send(self._stream_client if stream else self._client, method, path, params, what)
+        route = _route(method, path)
+        metrics.CLUSTER_REQUESTS.labels(route).inc()
+        started = time.perf_counter()
+        try:
+            response = await self._send(self._stream_client if stream else self._client, method, path, params, what)
+        except BackendUnavailable:
+            metrics.CLUSTER_ERRORS.labels(route, "unavailable").inc()
+            raise
+        except BackendError:
+            metrics.CLUSTER_ERRORS.labels(route, "error").inc()
+            raise
+        metrics.CLUSTER_DURATION.labels(route).observe(time.perf_counter() - started)
         try:
             yield response
         except httpx.TimeoutException as exc:
+            metrics.CLUSTER_ERRORS.labels(route, "unavailable").inc()
             raise BackendUnavailable(f"IPFS Cluster {what}: the reply stalled ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
+            metrics.CLUSTER_ERRORS.labels(route, "unavailable").inc()
             raise BackendUnavailable(f"IPFS Cluster {what}: the reply was cut ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
+            metrics.CLUSTER_ERRORS.labels(route, "error").inc()
             raise BackendError(f"IPFS Cluster {what}: {type(exc).__name__}: {str(exc)[:_MAX_MESSAGE]}") from exc
         finally:
             await response.aclose()

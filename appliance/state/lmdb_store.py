@@ -330,6 +330,8 @@ class LmdbMetadataStore(UploadMethods, VersionMethods, PinMethods, DamageMethods
                 "unpinned_remembered": int(txn.stat(self._dbs.unpinned)["entries"]),
                 "map_size_bytes": int(info["map_size"]),
                 "map_used_bytes": int((info["last_pgno"] + 1) * self._env.stat()["psize"]),
+                "readers": int(info["num_readers"]),
+                "max_readers": int(info["max_readers"]),
             }
 
     @_guarded

@@ -159,6 +159,20 @@ class PinMethods(StoreBase):
             return int(txn.stat(self._dbs.pin_jobs)["entries"])
 
     @_guarded
+    def pin_outbox_oldest(self, limit: int = 100_000) -> float | None:
+        """When the oldest job queued or in flight was created (Unix time), or None for an empty outbox. Reads at
+        most `limit` jobs (a metrics scrape must stay cheap; a backlog that large is alarming either way)."""
+        oldest: float | None = None
+        with self._env.begin() as txn:
+            for index, (cid, raw) in enumerate(txn.cursor(db=self._dbs.pin_jobs).iternext()):
+                if index >= limit:
+                    break
+                job = pins.decode_job(bytes(cid).decode("utf-8"), bytes(raw))
+                if oldest is None or job.created < oldest:
+                    oldest = job.created
+        return oldest
+
+    @_guarded
     def pin_state_counts(self) -> dict[str, int]:
         """How many CIDs are in each pin state (a full scan: for the admin API, not per request)."""
         counts = dict.fromkeys(PIN_STATES, 0)

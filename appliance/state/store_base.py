@@ -14,6 +14,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import lmdb
 
+from appliance import metrics
 from appliance.errors import BackendError, ConditionalRequestConflict, ConfigError
 from appliance.model import ObjectMeta, PutOutcome, WriteCondition
 from appliance.state import codec, keys, pins, versions
@@ -31,6 +32,42 @@ _PRUNE_BATCH = 1000
 _S = TypeVar("_S", bound="StoreBase")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+
+
+class _TimedTxn:
+    """A write transaction's context manager that observes its duration (commit included) in the metrics."""
+
+    __slots__ = ("_started", "_txn")
+
+    def __init__(self, txn: Any) -> None:
+        self._txn = txn
+        self._started = 0.0
+
+    def __enter__(self) -> Any:
+        self._started = time.perf_counter()
+        return self._txn.__enter__()
+
+    def __exit__(self, *exc: object) -> Any:
+        try:
+            return self._txn.__exit__(*exc)
+        finally:
+            metrics.LMDB_WRITE_DURATION.observe(time.perf_counter() - self._started)
+
+
+class _TimedEnv:
+    """The LMDB environment, with write transactions timed; everything else passes through."""
+
+    __slots__ = ("_env",)
+
+    def __init__(self, env: Any) -> None:
+        self._env = env
+
+    def begin(self, *args: Any, **kwargs: Any) -> Any:
+        txn = self._env.begin(*args, **kwargs)
+        return _TimedTxn(txn) if kwargs.get("write") else txn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._env, name)
 
 
 def guarded(method: Callable[Concatenate[_S, _P], _R]) -> Callable[Concatenate[_S, _P], _R]:
@@ -80,17 +117,19 @@ class StoreBase:
         try:
             if not readonly:
                 self._path.mkdir(parents=True, exist_ok=True)
-            self._env = lmdb.open(
-                str(self._path),
-                map_size=map_size,
-                subdir=True,
-                readonly=readonly,
-                create=not readonly,
-                lock=True,
-                sync=True,
-                metasync=True,
-                max_dbs=_MAX_DBS,
-                max_readers=1024,
+            self._env = _TimedEnv(
+                lmdb.open(
+                    str(self._path),
+                    map_size=map_size,
+                    subdir=True,
+                    readonly=readonly,
+                    create=not readonly,
+                    lock=True,
+                    sync=True,
+                    metasync=True,
+                    max_dbs=_MAX_DBS,
+                    max_readers=1024,
+                )
             )
         except (lmdb.Error, OSError) as exc:
             raise ConfigError(

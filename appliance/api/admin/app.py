@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from quart import Quart, Response
@@ -17,9 +17,11 @@ from appliance.api.admin.errors import register_error_handlers
 from appliance.api.admin.pin_ops import register_pin_op_routes
 from appliance.api.admin.pins import register_pin_routes
 from appliance.api.admin.scrub import ScrubMetrics, register_scrub_routes
+from appliance.api.admin.system_metrics import SystemMetrics
 from appliance.api.error_text import log_server_error, new_request_id
 from appliance.components import ContentStore, MetadataStore, Pinner, ScrubStore
 from appliance.errors import BackendUnavailable
+from appliance.metrics import collector_registry, multiprocess_dir
 from appliance.model import Cid
 from appliance.service.objects import ObjectService
 from appliance.service.pin_batch import BatchRunner
@@ -60,6 +62,9 @@ class AdminState:
     batches: BatchRunner | None = None
     # Scrub and the damage reports (routes and metrics in scrub.py); the store must then be a ScrubStore.
     scrubber: Scrubber | None = None
+    # System gauges (system_metrics.py): the state dir's disk, the (name, PEM file) of each configured certificate.
+    state_dir: str = ""
+    certificates: tuple[tuple[str, str], ...] = ()
 
 
 class _Collector:
@@ -133,6 +138,20 @@ async def _check_ipfs(state: AdminState) -> str | None:
     return None
 
 
+async def _check_cluster(state: AdminState) -> str | None:
+    """None when the IPFS-Cluster REST API lists its peers, else why not."""
+    assert state.pinner is not None
+    try:
+        await asyncio.wait_for(state.pinner.peers(), timeout=state.check_timeout)
+    except TimeoutError:
+        return f"the IPFS cluster did not answer within {state.check_timeout:.0f} s"
+    except BackendUnavailable as exc:
+        return _not_ready("the IPFS cluster cannot be reached", exc)
+    except Exception as exc:
+        return _not_ready("the IPFS cluster answered with an error", exc)
+    return None
+
+
 async def _check_metadata(state: AdminState) -> str | None:
     """None when the metadata store answers a read, else why not."""
     try:
@@ -148,11 +167,16 @@ def create_admin_app(state: AdminState) -> Quart:
     """The admin ASGI app; the caller owns the state's lifetimes."""
     app = Quart(__name__)
     register_error_handlers(app)
-    registry = CollectorRegistry()
+    registry = collector_registry()  # every process's S3, cache, IPFS, cluster and LMDB metrics (metrics.py)
     collector = _Collector(state.unpinner, state.orchestrator)
     registry.register(collector)
+    system = SystemMetrics(
+        state.store, state.content, state.pinner, state.state_dir, state.certificates, state.check_timeout
+    )
+    registry.register(system)
     if state.pinner is not None and state.policies is not None and state.orchestrator is not None:
-        registry.register(state.orchestrator.duration)
+        if multiprocess_dir() is None:  # in multi-process mode its samples are in the files already
+            registry.register(state.orchestrator.duration)
         register_pin_routes(app, state.store, state.pinner, state.policies, state.orchestrator)
         register_pin_op_routes(
             app,
@@ -177,6 +201,8 @@ def create_admin_app(state: AdminState) -> Quart:
     async def ready() -> tuple[_JSON, int]:
         ipfs, metadata = await asyncio.gather(_check_ipfs(state), _check_metadata(state))
         reasons = {"ipfs": ipfs, "metadata": metadata}
+        if state.pinner is not None and state.pinner.kind == "cluster":
+            reasons["cluster"] = await _check_cluster(state)
         if state.workers is not None:
             reasons["workers"] = state.workers()
         components: dict[str, _JSON] = {
@@ -207,6 +233,7 @@ def create_admin_app(state: AdminState) -> Quart:
         collector.damage_totals = await asyncio.to_thread(state.store.damage_totals)
         if scrub_metrics is not None:
             await scrub_metrics.refresh()
+        await system.refresh()
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
     return app

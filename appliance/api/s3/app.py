@@ -21,6 +21,7 @@ from appliance.api.s3.routing import route
 from appliance.api.s3.sigv2 import authenticate_v2, is_v2
 from appliance.api.s3.sigv4 import AuthContext, authenticate
 from appliance.errors import RequestError, S3IpfsError
+from appliance.metrics import observe_s3_request, s3_action, s3_error
 
 __all__ = ["S3Services", "create_app", "dispatch"]
 
@@ -49,7 +50,10 @@ def create_app(services: S3Services) -> Quart:
     app.extensions["s3ipfs"] = services
 
     async def s3_entry(path: str = "") -> Response:
-        return await dispatch(services)
+        with observe_s3_request(request.headers.get("content-length")) as finish:  # metrics: one hook
+            response = await dispatch(services)
+            finish(response.status_code, response.headers.get("content-length"))
+            return response
 
     app.add_url_rule("/<anypath:path>", "s3", s3_entry, methods=_METHODS, provide_automatic_options=False)
     return app
@@ -112,9 +116,11 @@ async def dispatch(services: S3Services) -> Response:
             auth = _authenticate(services, s3req, raw_path)
             await check_expected_owner(services, s3req)
             action = route(s3req)
+            s3_action(action)
             ctx = RequestContext(s3req, services, auth, aiter(request.body), request_id)
             response = await HANDLERS[action](ctx)
     except Exception as error:
+        s3_error(error)
         # A client error is answered with its message; anything else is logged under the request id and answered
         # with a generic text (render.error_response), whatever detail it carries.
         if not isinstance(error, RequestError):
