@@ -58,4 +58,20 @@ if [ -n "$pkg_missing" ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkg_missing >/dev/null
 fi
+# Prometheus 2.42 (Debian) and promtool: the alert-rule tests and the real-Prometheus scrape test
+# (tests/packaging/test_prometheus.py). The tests run the binary themselves; its packaged service must not start:
+# policy-rc.d denies invoke-rc.d during the install, and the unit is left disabled.
+if ! need promtool || ! need prometheus; then
+  echo "setup: installing prometheus (binary only; its service stays stopped)"
+  own_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then  # an existing policy (a container's) is left as it is
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  apt-get update -qq
+  rc=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null || rc=$?
+  [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
+  [ "$rc" = 0 ] || exit "$rc"
+  if command -v systemctl >/dev/null; then systemctl disable prometheus >/dev/null 2>&1 || true; fi
+fi
 echo "setup: ok"
