@@ -100,6 +100,7 @@ class PinOrchestrator:
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
         self.duration = pin_duration_histogram(registry)
+        self.duration.labels(pinner.kind)  # exported (empty) before the first pin completes: dashboards and alerts
         self.completed_total = 0
         self.errors_total = 0
         self.attempts_total = 0
