@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -50,6 +50,8 @@ __all__ = [
     "ENV_VAR",
     "S3Observation",
     "collector_registry",
+    "count_cluster_call",
+    "count_ipfs_call",
     "multiprocess_dir",
     "observe_s3_request",
     "prepare_multiprocess",
@@ -230,14 +232,15 @@ def _length(value: str | None) -> int:
 
 
 @contextmanager
-def observe_s3_request(content_length: str | None) -> Iterator[_Finish]:
+def observe_s3_request(header: Callable[[str], str | None]) -> Iterator[_Finish]:
     """Count one S3 request: active while inside; call the yielded function with the response's status and
-    Content-Length."""
+    Content-Length. `header` looks a request header up. Bytes in are the announced body length (the decoded one of an aws-chunked body)."""
     observation = S3Observation()
     token = _current.set(observation)
     started = time.perf_counter()
     S3_ACTIVE.inc()
-    finish = _Finish(observation, started, _length(content_length))
+    announced = header("x-amz-decoded-content-length") or header("content-length")
+    finish = _Finish(observation, started, _length(announced))
     try:
         yield finish
     finally:
@@ -272,6 +275,23 @@ class _Finish:
             S3_SENT_BYTES.labels(action).inc(sent)
         if self.observation.auth_failure:
             S3_AUTH_FAILURES.labels(self.observation.auth_failure).inc()
+
+
+def count_ipfs_call(method: str) -> None:
+    """Count one Kubo RPC call; its error series start at 0 with it (an error ratio then reads 0, not nothing)."""
+    IPFS_RPC_REQUESTS.labels(method).inc()
+    for kind in _ERROR_KINDS:
+        IPFS_RPC_ERRORS.labels(method, kind)
+
+
+def count_cluster_call(route: str) -> None:
+    """Count one IPFS-Cluster REST call; its error series start at 0 with it."""
+    CLUSTER_REQUESTS.labels(route).inc()
+    for kind in _ERROR_KINDS:
+        CLUSTER_ERRORS.labels(route, kind)
+
+
+_ERROR_KINDS = ("unavailable", "error")
 
 
 def _precreate() -> None:

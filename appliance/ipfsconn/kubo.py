@@ -240,7 +240,7 @@ class KuboClient:
         # The query string is built here: httpx's params merging costs ~50 µs per call on the hot path.
         url = f"{self._base}{_API}{cmd}?{urlencode(query)}"
         request = self._client.build_request("POST", url, content=content, headers=headers, timeout=timeout)
-        metrics.IPFS_RPC_REQUESTS.labels(cmd).inc()
+        metrics.count_ipfs_call(cmd)
         started = time.perf_counter()
         try:
             response = await self._client.send(request, stream=True)

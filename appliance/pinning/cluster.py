@@ -311,7 +311,7 @@ class ClusterClient:
         `stream` sends it through the client that keeps trailers."""
         what = f"{method} {path}"
         route = _route(method, path)
-        metrics.CLUSTER_REQUESTS.labels(route).inc()
+        metrics.count_cluster_call(route)
         started = time.perf_counter()
         try:
             response = await self._send(self._stream_client if stream else self._client, method, path, params, what)

@@ -50,7 +50,7 @@ def create_app(services: S3Services) -> Quart:
     app.extensions["s3ipfs"] = services
 
     async def s3_entry(path: str = "") -> Response:
-        with observe_s3_request(request.headers.get("content-length")) as finish:  # metrics: one hook
+        with observe_s3_request(request.headers.get) as finish:  # metrics: one hook
             response = await dispatch(services)
             finish(response.status_code, response.headers.get("content-length"))
             return response

@@ -39,9 +39,15 @@ def observed(tmp_path_factory: pytest.TempPathFactory, observe_node: LocalNode) 
 
 
 def s3_client(gw: Gateway, *, secret: str | None = None) -> Any:
+    """A boto3 client that never retries; an https endpoint is verified against the test certificate in
+    `<gateway dir>/tls/cert.pem` (tests/support/tls.py)."""
+    verify: str | bool = True
+    if gw.endpoint.startswith("https://"):
+        verify = str(gw.config_path.parent / "tls" / "cert.pem")
     return boto3.client(
         "s3",
         endpoint_url=gw.endpoint,
+        verify=verify,
         aws_access_key_id=gw.access_key,
         aws_secret_access_key=secret or gw.secret_key,
         region_name="us-east-1",
