@@ -234,7 +234,8 @@ def _length(value: str | None) -> int:
 @contextmanager
 def observe_s3_request(header: Callable[[str], str | None]) -> Iterator[_Finish]:
     """Count one S3 request: active while inside; call the yielded function with the response's status and
-    Content-Length. `header` looks a request header up. Bytes in are the announced body length (the decoded one of an aws-chunked body)."""
+    Content-Length. `header` looks a request header up. Bytes in are the announced body length (the decoded one
+    of an aws-chunked body)."""
     observation = S3Observation()
     token = _current.set(observation)
     started = time.perf_counter()
