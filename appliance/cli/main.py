@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from appliance.cli import config_check, credentials, node, pins, scrub, serve
+from appliance.cli import config_check, credentials, doctor, node, pins, scrub, serve
 from appliance.errors import S3IpfsError
 
 __all__ = ["build_parser", "entry", "main"]
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_parser(commands)
     pins.add_parser(commands)
     scrub.add_parser(commands)
+    doctor.add_parser(commands)
     return parser
 
 
