@@ -34,6 +34,7 @@ REDACTED = "[REDACTED]"
 _PACKAGES = ("s3ipfs", "quart", "hypercorn", "lmdb", "httpx", "pydantic", "prometheus-client", "cryptography", "boto3")
 _PATTERNS = [
     re.compile(r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),  # a JWT
     re.compile(
         r"(?i)((?:secret|password|passwd|token|jwt|credential|auth_header|api_key|private_key)[\w-]*"
         r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{4,}"
@@ -100,7 +101,8 @@ def _secret_values(data: Any) -> Iterable[str]:
     """String values under secret-like keys anywhere in a JSON document."""
     if isinstance(data, dict):
         for key, value in data.items():
-            if isinstance(value, str) and re.search(r"(?i)secret|password|key|token|jwt|priv", str(key)):
+            secret_like = re.search(r"(?i)secret|password|key|token|jwt|priv", str(key))
+            if isinstance(value, str) and secret_like and not re.search(r"(?i)access|public|_id$", str(key)):
                 yield value
             else:
                 yield from _secret_values(value)
