@@ -59,7 +59,8 @@ if [ -n "$pkg_missing" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkg_missing >/dev/null
 fi
 # Prometheus 2.42 (Debian) and promtool: the alert-rule tests and the real-Prometheus scrape test
-# (tests/packaging/test_prometheus.py). The tests run the binary themselves; its packaged service must not start:
+# (tests/packaging/test_monitoring_files.py, tests/integration/observe/test_prometheus_live.py). The tests run the
+# binary themselves; its packaged service must not start:
 # policy-rc.d denies invoke-rc.d during the install, and the unit is left disabled.
 if ! need promtool || ! need prometheus; then
   echo "setup: installing prometheus (binary only; its service stays stopped)"
