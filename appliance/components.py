@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from appliance.model import (
     AddedContent,
@@ -16,6 +16,7 @@ from appliance.model import (
     PartMeta,
     PeerInfo,
     PinJob,
+    Principal,
     PinRecord,
     PinReport,
     PutOutcome,
@@ -26,7 +27,10 @@ from appliance.model import (
     WriteCondition,
 )
 
-__all__ = ["ContentStore", "DagChecker", "MetadataStore", "ObjectBody", "Pinner", "ScrubStore"]
+if TYPE_CHECKING:  # the parsed policy type lives with its parser; this module only names it
+    from appliance.service.iam_policy import Policy
+
+__all__ = ["ContentStore", "DagChecker", "MetadataStore", "ObjectBody", "Pinner", "PolicySource", "ScrubStore"]
 
 
 class ObjectBody(Protocol):
@@ -454,4 +458,23 @@ class ScrubStore(MetadataStore, Protocol):
 
     def scrub_history(self, limit: int = 20) -> list[dict[str, Any]]:
         """Summaries of finished runs, newest first."""
+        ...
+
+
+class PolicySource(Protocol):
+    """Who holds an access key and which identity policies apply to them (the IAM store; in memory in tests).
+
+    Calls are cheap and non-blocking (the implementation keeps what it serves in memory) because the S3 app asks on
+    every request."""
+
+    def principal_for(self, access_key: str) -> tuple[Principal, str] | None:
+        """(principal, secret) for SigV4; None for a key that is unknown, disabled or expired."""
+        ...
+
+    def policies_for(self, principal: Principal) -> Sequence[Policy]:
+        """The principal's attached and inline policies, and those of its groups."""
+        ...
+
+    def record_use(self, access_key: str, now: float) -> None:
+        """Note that `access_key` was used at `now` (last-used time; may be batched)."""
         ...

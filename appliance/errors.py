@@ -13,6 +13,8 @@ S3IpfsError                      exit 1
 │   │   MaxPostPreDataLengthExceeded, IncorrectNumberOfFilesInPostRequest, InvalidPolicyDocument (POST)
 │   ├── EntityTooSmall, InvalidPart, InvalidPartOrder, InvalidTag, NoSuchTagSet, NoSuchVersion, DeleteMarkerError
 │   ├── MetadataTooLarge, RequestTimeout, InvalidLocationConstraint, InvalidURI, RequestHeaderSectionTooLarge
+│   ├── MalformedPolicy, NoSuchBucketPolicy, NoSuchPublicAccessBlockConfiguration, MalformedACLError,
+│   │   AccessControlListNotSupported, InvalidBucketAclWithObjectOwnership, OwnershipControlsNotFoundError
 │   └── AuthError
 │       ├── AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch
 │       ├── AuthorizationHeaderMalformed, AuthorizationQueryParametersError
@@ -28,6 +30,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AccessControlListNotSupported",
+    "InvalidBucketAclWithObjectOwnership",
+    "MalformedACLError",
+    "MalformedPolicy",
+    "NoSuchBucketPolicy",
+    "NoSuchPublicAccessBlockConfiguration",
+    "OwnershipControlsNotFoundError",
     "ContentIntegrityError",
     "InvalidPolicyDocument",
     "IncorrectNumberOfFilesInPostRequest",
@@ -400,3 +409,33 @@ class IncorrectNumberOfFilesInPostRequest(RequestError):
 
 class InvalidPolicyDocument(RequestError):
     default_message = "Invalid Policy: The content of the form does not meet the conditions specified in the policy."
+
+
+class MalformedPolicy(RequestError):
+    """An IAM or bucket policy document that is not valid; the message names the problem."""
+
+    default_message = "Policies must be valid JSON and the first byte must be '{'"
+
+
+class NoSuchBucketPolicy(RequestError):
+    default_message = "The bucket policy does not exist"
+
+
+class NoSuchPublicAccessBlockConfiguration(RequestError):
+    default_message = "The public access block configuration was not found"
+
+
+class MalformedACLError(RequestError):
+    default_message = "The XML you provided was not well-formed or did not validate against our published schema"
+
+
+class AccessControlListNotSupported(RequestError):
+    default_message = "The bucket does not allow ACLs"
+
+
+class InvalidBucketAclWithObjectOwnership(RequestError):
+    default_message = "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+
+
+class OwnershipControlsNotFoundError(RequestError):
+    default_message = "The bucket ownership controls were not found"

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from appliance.errors import InvalidBucketName, KeyTooLongError
 
 __all__ = [
+    "ANONYMOUS",
+    "Principal",
     "MAX_KEY_BYTES",
     "AddedContent",
     "BlockFault",
@@ -520,3 +522,21 @@ class ScrubItem:
     size: int
     version_id: str = ""
     part_number: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who made a request. `user` is "" for anonymous; root is user "root"."""
+
+    user: str  # IAM user name ("root" for the root key, "" anonymous)
+    access_key: str  # the key that signed ("" anonymous)
+    account: str  # canonical owner id shown in listings/ACLs (the root access key for root: Identity.owner_of)
+    groups: tuple[str, ...] = ()
+    is_root: bool = False
+
+    @property
+    def anonymous(self) -> bool:
+        return not self.access_key
+
+
+ANONYMOUS = Principal(user="", access_key="", account="")

@@ -94,6 +94,22 @@ _TABLE: dict[tuple[str, str, frozenset[str]], str] = {
     (_BUCKET, "PUT", frozenset({"cors"})): "PutBucketCors",
     (_BUCKET, "GET", frozenset({"cors"})): "GetBucketCors",
     (_BUCKET, "DELETE", frozenset({"cors"})): "DeleteBucketCors",
+    (_BUCKET, "PUT", frozenset({"policy"})): "PutBucketPolicy",
+    (_BUCKET, "GET", frozenset({"policy"})): "GetBucketPolicy",
+    (_BUCKET, "DELETE", frozenset({"policy"})): "DeleteBucketPolicy",
+    (_BUCKET, "GET", frozenset({"policyStatus"})): "GetBucketPolicyStatus",
+    (_BUCKET, "PUT", frozenset({"publicAccessBlock"})): "PutPublicAccessBlock",
+    (_BUCKET, "GET", frozenset({"publicAccessBlock"})): "GetPublicAccessBlock",
+    (_BUCKET, "DELETE", frozenset({"publicAccessBlock"})): "DeletePublicAccessBlock",
+    (_BUCKET, "GET", frozenset({"acl"})): "GetBucketAcl",
+    (_BUCKET, "PUT", frozenset({"acl"})): "PutBucketAcl",
+    (_OBJECT, "GET", frozenset({"acl"})): "GetObjectAcl",
+    (_OBJECT, "PUT", frozenset({"acl"})): "PutObjectAcl",
+    (_OBJECT, "GET", frozenset({"acl", "versionId"})): "GetObjectAcl",
+    (_OBJECT, "PUT", frozenset({"acl", "versionId"})): "PutObjectAcl",
+    (_BUCKET, "PUT", frozenset({"ownershipControls"})): "PutBucketOwnershipControls",
+    (_BUCKET, "GET", frozenset({"ownershipControls"})): "GetBucketOwnershipControls",
+    (_BUCKET, "DELETE", frozenset({"ownershipControls"})): "DeleteBucketOwnershipControls",
 }
 
 _METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE"})
