@@ -45,9 +45,7 @@ ACTIONS: dict[str, ActionSpec] = {
     "CopyObject": ActionSpec("s3:PutObject", _O, "bucket", "WRITE"),
     "GetObject": ActionSpec("s3:GetObject", _O, "object", "READ", "s3:GetObjectVersion"),
     "HeadObject": ActionSpec("s3:GetObject", _O, "object", "READ", "s3:GetObjectVersion"),
-    "GetObjectAttributes": ActionSpec(
-        "s3:GetObjectAttributes", _O, "object", "READ", "s3:GetObjectVersionAttributes"
-    ),
+    "GetObjectAttributes": ActionSpec("s3:GetObjectAttributes", _O, "object", "READ", "s3:GetObjectVersionAttributes"),
     "DeleteObject": ActionSpec("s3:DeleteObject", _O, "bucket", "WRITE", "s3:DeleteObjectVersion"),
     "CreateMultipartUpload": ActionSpec("s3:PutObject", _O, "bucket", "WRITE"),
     "UploadPart": ActionSpec("s3:PutObject", _O, "bucket", "WRITE"),
