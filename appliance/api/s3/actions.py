@@ -26,7 +26,9 @@ class ActionSpec:
     versioned: str = ""
 
 
-_S, _B, _O = "service", "bucket", "object"
+_S: Level = "service"
+_B: Level = "bucket"
+_O: Level = "object"
 
 # Read top to bottom; tests/unit/api/s3/test_actions.py checks every routed action has a row.
 ACTIONS: dict[str, ActionSpec] = {
