@@ -224,6 +224,10 @@ class MetadataStore(Protocol):
         """Replace the tags of an object (of one version of it); None if it does not exist."""
         ...
 
+    def set_object_acl(self, bucket: str, key: str, acl: str, version_id: str | None = None) -> ObjectMeta | None:
+        """Replace the ACL (stored grants JSON) of an object (of one version of it); None if it does not exist."""
+        ...
+
     def put_bucket_config(self, bucket: str, name: str, value: str) -> None:
         """Store a bucket sub-resource document (`name`: cors, tagging, ...), JSON text. NoSuchBucket."""
         ...

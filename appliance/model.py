@@ -234,6 +234,8 @@ class ObjectMeta:
     part_checksums: tuple[tuple[tuple[str, str], ...], ...] = ()
     # The part numbers the completing request named, when they are not simply 1..N (S3 keeps them).
     part_numbers: tuple[int, ...] = ()
+    # The object's ACL grants as stored JSON (service/s3_acl.py); "" is private: the owner has full control.
+    acl: str = ""
 
     def __post_init__(self) -> None:
         if self.size < 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from appliance.components import MetadataStore
 from appliance.errors import NoSuchBucket
@@ -46,6 +46,19 @@ class BucketService:
     async def delete_bucket(self, name: str) -> None:
         """Delete an empty bucket."""
         await asyncio.to_thread(self._store.delete_bucket, name)
+
+    async def access_configs(
+        self, name: str, configs: Sequence[str]
+    ) -> tuple[BucketMeta | None, dict[str, str | None]]:
+        """The bucket (None if absent) and several of its sub-resource documents, in one trip to the store."""
+
+        def load() -> tuple[BucketMeta | None, dict[str, str | None]]:
+            bucket = self._store.get_bucket(name)
+            if bucket is None:
+                return None, {}
+            return bucket, {config: self._store.get_bucket_config(name, config) for config in configs}
+
+        return await asyncio.to_thread(load)
 
     async def get_config(self, bucket: str, name: str) -> str | None:
         """A bucket sub-resource document (cors, tagging, ...), or None."""

@@ -250,6 +250,14 @@ class ObjectService:
             raise NoSuchKey(f"The specified key does not exist: {key[:200]}")
         return updated
 
+    async def set_acl(self, bucket: str, key: str, acl: str, version_id: str | None = None) -> ObjectMeta:
+        """Replace the object's ACL (of one version); the same errors as set_tags."""
+        await self.head_object(bucket, key, version_id)
+        updated = await asyncio.to_thread(self._store.set_object_acl, bucket, key, acl, version_id)
+        if updated is None:  # deleted in between
+            raise NoSuchKey(f"The specified key does not exist: {key[:200]}")
+        return updated
+
     async def _release_quietly(self, cid: str) -> None:
         await release_quietly(self._store, cid, grace=self._grace, now=self._clock())
 

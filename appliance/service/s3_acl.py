@@ -15,6 +15,9 @@ __all__ = [
     "AUTHENTICATED_USERS",
     "CANNED",
     "DEFAULT_OWNERSHIP",
+    "DELETED_OWNERSHIP",
+    "GROUPS",
+    "MAX_GRANTS",
     "LOG_DELIVERY",
     "OWNERSHIP_SETTINGS",
     "PERMISSIONS",
@@ -46,6 +49,7 @@ CANNED = (
 # (also every bucket made before this version) behaves the same: nobody had ACLs before, so nothing changes.
 OWNERSHIP_SETTINGS = ("BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter")
 DEFAULT_OWNERSHIP = "BucketOwnerEnforced"
+DELETED_OWNERSHIP = "-"  # stored after DeleteBucketOwnershipControls: behaves as ObjectWriter, Get finds nothing
 MAX_GRANTS = 100  # S3's limit per ACL
 
 GranteeKind = Literal["CanonicalUser", "Group"]

@@ -115,6 +115,8 @@ def _extras(meta: ObjectMeta) -> dict[str, Any]:
         extras["v"] = meta.version_id
     if meta.delete_marker:
         extras["d"] = 1
+    if meta.acl:
+        extras["acl"] = meta.acl
     return extras
 
 
@@ -145,6 +147,7 @@ def object_from_row(bucket: str, key: str, row: list[Any]) -> ObjectMeta:
             delete_marker=bool(extras.get("d", 0)),
             part_checksums=tuple(_pairs(sums) for sums in extras.get("pc", ())),
             part_numbers=tuple(int(n) for n in extras.get("pn", ())),
+            acl=str(extras.get("acl", "")),
         )
     except (ValueError, TypeError) as exc:
         raise BackendError(f"corrupt object row for {bucket}/{key[:200]} in the metadata store: {exc}") from exc

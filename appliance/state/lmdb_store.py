@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from appliance.errors import (
     BackendError,
@@ -123,11 +124,19 @@ class LmdbMetadataStore(UploadMethods, VersionMethods, PinMethods, DamageMethods
         self, bucket: str, key: str, tags: tuple[tuple[str, str], ...], version_id: str | None = None
     ) -> ObjectMeta | None:
         """Replace the tags of the object (of one version of it) in one transaction; None if there is none."""
+        return self._replace_object(bucket, key, version_id, tags=tags)
+
+    @_guarded
+    def set_object_acl(self, bucket: str, key: str, acl: str, version_id: str | None = None) -> ObjectMeta | None:
+        """Replace the ACL of the object (of one version of it) in one transaction; None if there is none."""
+        return self._replace_object(bucket, key, version_id, acl=acl)
+
+    def _replace_object(self, bucket: str, key: str, version_id: str | None, **changes: Any) -> ObjectMeta | None:
         oid = keys.object_id(bucket, key)
         with self._env.begin(write=True) as txn:
             meta = codec.load_object(txn, self._dbs.objects, oid)
             if meta is not None and (version_id is None or meta.shown_version == version_id):
-                updated = dataclasses.replace(meta, tags=tags)
+                updated = dataclasses.replace(meta, **changes)
                 codec.store_object(txn, self._dbs.objects, oid, updated)
                 return updated
             if version_id is None:
@@ -136,7 +145,7 @@ class LmdbMetadataStore(UploadMethods, VersionMethods, PinMethods, DamageMethods
             if found is None:
                 return None
             vkey, old = found
-            updated = dataclasses.replace(old, tags=tags)
+            updated = dataclasses.replace(old, **changes)
             txn.put(vkey, codec.encode_version(updated), db=self._dbs.versions)
             return updated
 

@@ -10,17 +10,18 @@ from werkzeug.routing import BaseConverter
 
 from appliance.api.error_text import log_server_error, new_request_id
 from appliance.api.s3.auth_owner import check_expected_owner
+from appliance.api.s3.authorize import authorize_request, principal_of
 from appliance.api.s3.connection import BackpressureConnection, StreamingRequest
-from appliance.api.s3.context import RequestContext, S3Services
+from appliance.api.s3.context import Origin, RequestContext, S3Services
 from appliance.api.s3.h11_compat import install_reason_phrases
-from appliance.api.s3.handlers import HANDLERS, cors
+from appliance.api.s3.handlers import HANDLERS, acl, cors
 from appliance.api.s3.handlers.post_object import is_browser_post, post_object
 from appliance.api.s3.render import error_response
 from appliance.api.s3.request import S3Request, parse_request
 from appliance.api.s3.routing import route
 from appliance.api.s3.sigv2 import authenticate_v2, is_v2
 from appliance.api.s3.sigv4 import AuthContext, authenticate
-from appliance.errors import RequestError, S3IpfsError
+from appliance.errors import AccessDenied, RequestError, S3IpfsError
 from appliance.metrics import observe_s3_request, s3_action, s3_error
 
 __all__ = ["S3Services", "create_app", "dispatch"]
@@ -59,6 +60,28 @@ def create_app(services: S3Services) -> Quart:
     return app
 
 
+_SIGNATURE_ARGS = frozenset({"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "AWSAccessKeyId", "Signature"})
+# Payload modes an unsigned request may use (a signed streaming body needs a signing key).
+_ANONYMOUS_PAYLOADS = ("UNSIGNED-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+
+
+def _is_anonymous(s3req: S3Request) -> bool:
+    return "authorization" not in s3req.headers and not any(name in _SIGNATURE_ARGS for name, _ in s3req.query)
+
+
+def _anonymous_auth(s3req: S3Request) -> AuthContext:
+    """What the body verifier needs for an unsigned request: no keys, the declared payload digest if any."""
+    mode = s3req.headers.get("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+    if mode not in _ANONYMOUS_PAYLOADS and not (len(mode) == 64 and all(c in "0123456789abcdef" for c in mode)):
+        raise AccessDenied()
+    return AuthContext("", "", "", "", b"", "", mode, False)
+
+
+def _origin() -> Origin:
+    client = request.scope.get("client")
+    return Origin(client_ip=str(client[0]) if client else "", secure=request.scope.get("scheme") == "https")
+
+
 def _authenticate(services: S3Services, s3req: S3Request, raw_path: bytes) -> AuthContext:
     now = datetime.fromtimestamp(services.clock(), UTC)
     if is_v2(s3req.query, s3req.headers):
@@ -72,7 +95,7 @@ def _authenticate(services: S3Services, s3req: S3Request, raw_path: bytes) -> Au
             resource=resource,
             query=s3req.query,
             headers=s3req.headers,
-            lookup_secret=services.identity.lookup_secret,
+            lookup_secret=services.lookup_secret,
             now=now,
             max_skew_seconds=services.auth.max_skew_seconds,
             max_presign_expiry_seconds=services.auth.max_presign_expiry_seconds,
@@ -82,7 +105,7 @@ def _authenticate(services: S3Services, s3req: S3Request, raw_path: bytes) -> Au
         path=s3req.path,
         query=s3req.query,
         headers=s3req.headers,
-        lookup_secret=services.identity.lookup_secret,
+        lookup_secret=services.lookup_secret,
         now=now,
         max_skew_seconds=services.auth.max_skew_seconds,
         max_presign_expiry_seconds=services.auth.max_presign_expiry_seconds,
@@ -111,14 +134,20 @@ async def dispatch(services: S3Services) -> Response:
         if s3req.method == "OPTIONS":
             response = await cors.preflight(services, s3req)  # preflights carry no credentials
         elif is_browser_post(s3req):
-            response = await post_object(services, s3req, aiter(request.body), request_id)  # signed form
+            response = await post_object(services, s3req, aiter(request.body), request_id, _origin())  # signed form
         else:
-            auth = _authenticate(services, s3req, raw_path)
-            await check_expected_owner(services, s3req)
+            anonymous = _is_anonymous(s3req)
+            auth = _anonymous_auth(s3req) if anonymous else _authenticate(services, s3req, raw_path)
+            principal = principal_of(services, None if anonymous else auth)
             action = route(s3req)
             s3_action(action)
-            ctx = RequestContext(s3req, services, auth, aiter(request.body), request_id)
+            signed = None if anonymous else auth
+            origin = _origin()
+            access = await authorize_request(services, s3req, action, principal, signed, origin=origin)
+            await check_expected_owner(services, s3req)
+            ctx = RequestContext(s3req, services, auth, aiter(request.body), request_id, principal, origin)
             response = await HANDLERS[action](ctx)
+            await acl.apply_object_acl(ctx, action, access, response)
     except Exception as error:
         s3_error(error)
         # A client error is answered with its message; anything else is logged under the request id and answered

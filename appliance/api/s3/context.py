@@ -11,14 +11,27 @@ from appliance.api.s3.payload import VerifiedBody
 from appliance.api.s3.request import S3Request
 from appliance.api.s3.sigv4 import AuthContext
 from appliance.checksums import ALGORITHMS
+from appliance.components import PolicySource
 from appliance.config import AuthConfig, S3Config
 from appliance.errors import RequestTimeout
+from appliance.model import ANONYMOUS, Principal
 from appliance.service.buckets import BucketService
 from appliance.service.identity import Identity
 from appliance.service.multipart import MultipartService
 from appliance.service.objects import ObjectService
 
-__all__ = ["RequestContext", "S3Services", "timed"]
+__all__ = ["LOCAL", "Origin", "RequestContext", "S3Services", "timed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a request came from: the resolved client address ("" unknown) and whether it came over TLS."""
+
+    client_ip: str = ""
+    secure: bool = False
+
+
+LOCAL = Origin()
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +45,16 @@ class S3Services:
     s3: S3Config
     auth: AuthConfig
     clock: Callable[[], float] = field(default=time.time)
+    # The IAM users and their policies; None: the root key is the only identity (it may do everything).
+    policies: PolicySource | None = None
+
+    def lookup_secret(self, access_key: str) -> str | None:
+        """The secret SigV4 checks a signature with: an IAM user's key, or the root key."""
+        if self.policies is not None:
+            found = self.policies.principal_for(access_key)
+            if found is not None:
+                return found[1]
+        return self.identity.lookup_secret(access_key)
 
 
 async def timed(source: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
@@ -57,6 +80,8 @@ class RequestContext:
     auth: AuthContext
     body: AsyncIterator[bytes]
     request_id: str
+    principal: Principal = ANONYMOUS
+    origin: Origin = LOCAL
 
     def verified_body(self, max_size: int, *, checksum_headers: bool = True) -> VerifiedBody:
         """The request body with every declared digest, signature and length checked as it streams.

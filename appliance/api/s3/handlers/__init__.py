@@ -8,6 +8,8 @@ from quart import Response
 
 from appliance.api.s3.context import RequestContext
 from appliance.api.s3.handlers import (
+    acl,
+    bucket_policy,
     buckets,
     copy,
     cors,
@@ -57,4 +59,18 @@ HANDLERS: dict[str, Handler] = {
     "PutBucketCors": cors.put_bucket_cors,
     "GetBucketCors": cors.get_bucket_cors,
     "DeleteBucketCors": cors.delete_bucket_cors,
+    "PutBucketPolicy": bucket_policy.put_bucket_policy,
+    "GetBucketPolicy": bucket_policy.get_bucket_policy,
+    "DeleteBucketPolicy": bucket_policy.delete_bucket_policy,
+    "GetBucketPolicyStatus": bucket_policy.get_bucket_policy_status,
+    "PutPublicAccessBlock": bucket_policy.put_public_access_block,
+    "GetPublicAccessBlock": bucket_policy.get_public_access_block,
+    "DeletePublicAccessBlock": bucket_policy.delete_public_access_block,
+    "GetBucketAcl": acl.get_bucket_acl,
+    "PutBucketAcl": acl.put_bucket_acl,
+    "GetObjectAcl": acl.get_object_acl,
+    "PutObjectAcl": acl.put_object_acl,
+    "PutBucketOwnershipControls": acl.put_bucket_ownership_controls,
+    "GetBucketOwnershipControls": acl.get_bucket_ownership_controls,
+    "DeleteBucketOwnershipControls": acl.delete_bucket_ownership_controls,
 }

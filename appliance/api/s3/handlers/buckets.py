@@ -7,6 +7,7 @@ import re
 from quart import Response
 
 from appliance.api.s3.context import RequestContext
+from appliance.api.s3.handlers.acl import creation_settings
 from appliance.api.s3.render import XML_TYPE, empty_response, xml_response
 from appliance.api.s3.xml import S3_NS, XmlBuilder, iso_date, local_name, parse_xml
 from appliance.errors import (
@@ -49,13 +50,17 @@ async def list_buckets(ctx: RequestContext) -> Response:
     token = ctx.request.arg("continuation-token")
     if token is not None and not _BUCKET_TOKEN.fullmatch(token):
         raise InvalidArgument("The continuation token provided is incorrect.")
+    caller = ctx.principal
     buckets = [
         b
         for b in await ctx.services.buckets.list_buckets()
-        if b.name.startswith(prefix) and (region is None or b.region == region) and (token is None or b.name > token)
+        if (caller.is_root or b.owner == caller.account)  # a user sees its own buckets; root sees all
+        and b.name.startswith(prefix)
+        and (region is None or b.region == region)
+        and (token is None or b.name > token)
     ]
     page, more = buckets[:limit], len(buckets) > limit
-    owner = ctx.services.identity.owner_of(ctx.auth.access_key)
+    owner = caller.account
     xml = XmlBuilder("ListAllMyBucketsResult")
     xml.open("Owner").leaf("ID", owner).leaf("DisplayName", owner).close("Owner")
     xml.open("Buckets")
@@ -97,7 +102,8 @@ async def create_bucket(ctx: RequestContext) -> Response:
     and BucketAlreadyOwnedByYou (409) elsewhere; a bucket another owner holds is BucketAlreadyExists (409)."""
     bucket = _bucket(ctx)
     region = await _location_constraint(ctx)
-    owner = ctx.services.identity.owner_of(ctx.auth.access_key)
+    owner = ctx.principal.account
+    settings = creation_settings(ctx.request, owner)  # x-amz-acl, x-amz-grant-*, x-amz-object-ownership
     try:
         await ctx.services.buckets.create_bucket(bucket, region=region, owner=owner)
     except BucketAlreadyOwnedByYou:
@@ -106,6 +112,8 @@ async def create_bucket(ctx: RequestContext) -> Response:
             raise BucketAlreadyExists() from None
         if ctx.services.s3.region != LEGACY_REGION:
             raise
+    for name, value in settings:
+        await ctx.services.buckets.put_config(bucket, name, value)
     return empty_response(200, {"Location": f"/{bucket}"})
 
 

@@ -8,6 +8,7 @@ from xml.etree.ElementTree import Element
 from quart import Response
 
 from appliance.api.error_text import client_message, log_server_error
+from appliance.api.s3.authorize import denied_deletes
 from appliance.api.s3.context import RequestContext
 from appliance.api.s3.error_map import s3_error_for
 from appliance.api.s3.render import xml_response
@@ -77,8 +78,14 @@ async def delete_objects(ctx: RequestContext) -> Response:
         raise InvalidRequest("Missing required header for this request: Content-MD5.")
     body = await ctx.read_small_body(ctx.services.s3.max_xml_body_bytes)
     quiet, entries = parse_delete(body)
-    results = await ctx.services.objects.delete_objects(bucket, entries)
+    denied = await denied_deletes(ctx, entries)
+    allowed = [entry for index, entry in enumerate(entries) if index not in denied]
+    results = await ctx.services.objects.delete_objects(bucket, allowed) if allowed else []
     xml = XmlBuilder("DeleteResult")
+    for index in sorted(denied):  # refused per key, as S3 does, without touching the others
+        key, version = entries[index]
+        xml.open("Error").leaf("Key", key).leaf("VersionId", version)
+        xml.leaf("Code", "AccessDenied").leaf("Message", "Access Denied").close("Error")
     for result in results:
         if result.error is None:
             if not quiet:

@@ -9,7 +9,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from quart import Response
 
-from appliance.api.s3.context import S3Services, timed
+from appliance.api.s3.authorize import authorize_post
+from appliance.api.s3.context import Origin, S3Services, timed
 from appliance.api.s3.form import MAX_FIELDS_TOTAL_BYTES, FormReader, parse_boundary
 from appliance.api.s3.handlers.objects import DEFAULT_CONTENT_TYPE, stored_headers
 from appliance.api.s3.post_policy import (
@@ -101,19 +102,21 @@ async def _discard_rest(services: S3Services, body: AsyncIterator[bytes]) -> Non
 
 
 async def post_object(
-    services: S3Services, request: S3Request, body: AsyncIterator[bytes], request_id: str
+    services: S3Services, request: S3Request, body: AsyncIterator[bytes], request_id: str, origin: Origin | None = None
 ) -> Response:
     """Parse the form as it streams, check the policy and signature, store the file field as the object."""
     body = aiter(body)
     try:
-        return await _post_object(services, request, body)
+        return await _post_object(services, request, body, origin or Origin())
     except S3IpfsError as error:
         if not isinstance(error, RequestTimeout):
             await _discard_rest(services, body)
         raise
 
 
-async def _post_object(services: S3Services, request: S3Request, body: AsyncIterator[bytes]) -> Response:
+async def _post_object(
+    services: S3Services, request: S3Request, body: AsyncIterator[bytes], origin: Origin
+) -> Response:
     bucket = request.bucket
     assert bucket is not None  # is_browser_post
     form = FormReader(timed(body, services.s3.body_read_timeout), parse_boundary(request.header("content-type")))
@@ -122,7 +125,7 @@ async def _post_object(services: S3Services, request: S3Request, body: AsyncIter
     for name, value in raw_fields:
         fields.setdefault(name.lower(), value)
 
-    access_key = verify_signature(fields, services.identity.lookup_secret, region=services.s3.region)
+    access_key = verify_signature(fields, services.lookup_secret, region=services.s3.region)
     policy = parse_policy(fields["policy"])
     check_expiration(policy, datetime.fromtimestamp(services.clock(), UTC))
     if "key" not in fields:
@@ -133,6 +136,7 @@ async def _post_object(services: S3Services, request: S3Request, body: AsyncIter
     allowed = check_conditions(policy, fields, bucket=bucket, alternatives={"key": key})
     if not key:
         raise InvalidArgument("User key must have a length greater than 0.")
+    await authorize_post(services, origin, access_key, bucket, key)
 
     put = PutRequest(
         bucket=bucket,
