@@ -14,7 +14,7 @@ from appliance.errors import MalformedPolicy
 
 __all__ = ["Condition", "compile_condition_block", "compiled", "glob_body", "wildcard_regex"]
 
-_KEY = re.compile(r"(aws|s3|ipfs):[A-Za-z0-9_./+=,@-]{1,128}", re.ASCII)
+_KEY = re.compile(r"(aws|s3|ipfs):[A-Za-z0-9_./+=,@-]{1,128}", re.ASCII | re.IGNORECASE)
 MAX_VALUES = 100
 
 

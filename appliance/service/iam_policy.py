@@ -41,7 +41,7 @@ _STATEMENT_KEYS = frozenset(
     {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal", "Condition"}
 )
 _SID = re.compile(r"[A-Za-z0-9 _.:/-]{0,128}", re.ASCII)
-_ACTION = re.compile(r"\*|(s3|ipfs|admin|iam):[A-Za-z0-9*?]{1,128}", re.ASCII)
+_ACTION = re.compile(r"\*|(s3|ipfs|admin|iam):[A-Za-z0-9*?]{1,128}", re.ASCII | re.IGNORECASE)
 _RESOURCE = re.compile(r"\*|arn:[a-z*?-]{1,32}:[a-z0-9*?-]{0,32}:[a-z0-9*?-]{0,32}:[A-Za-z0-9*?]{0,128}:[^\x00-\x1f]+")
 _ACCOUNT = r"[A-Za-z0-9]{1,128}"
 _USER = r"[A-Za-z0-9+=,.@_-]{1,64}"

@@ -43,6 +43,13 @@ def _route(method: str, path: bytes, query: bytes = b"", headers: list[tuple[byt
         ("DELETE", b"/b/k", b"uploadId=x", "AbortMultipartUpload"),
         ("GET", b"/b/k", b"uploadId=x", "ListParts"),
         ("GET", b"/b", b"uploads", "ListMultipartUploads"),
+        ("GET", b"/b", b"policy", "GetBucketPolicy"),
+        ("GET", b"/b", b"policyStatus", "GetBucketPolicyStatus"),
+        ("DELETE", b"/b", b"publicAccessBlock", "DeletePublicAccessBlock"),
+        ("PUT", b"/b/k", b"acl", "PutObjectAcl"),
+        ("GET", b"/b/k", b"acl&versionId=v", "GetObjectAcl"),
+        ("PUT", b"/b", b"acl", "PutBucketAcl"),
+        ("PUT", b"/b", b"ownershipControls", "PutBucketOwnershipControls"),
     ],
 )
 def test_routes(method: str, path: bytes, query: bytes, action: str) -> None:
@@ -52,9 +59,10 @@ def test_routes(method: str, path: bytes, query: bytes, action: str) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "query"),
     [
-        ("GET", b"/b", b"policy"),
-        ("PUT", b"/b/k", b"acl"),
+        ("GET", b"/b", b"lifecycle"),
+        ("PUT", b"/b/k", b"retention"),
         ("GET", b"/b", b"location&acl"),
+        ("GET", b"/b/k", b"policy"),
         ("POST", b"/b/k", b""),
     ],
 )
