@@ -96,7 +96,7 @@ def object_to_row(meta: ObjectMeta) -> list[Any]:
         meta.headers,
         meta.checksums,
         meta.owner,
-        *([_extras(meta)] if meta.parts or meta.tags or meta.version_id or meta.delete_marker else []),
+        *([_extras(meta)] if meta.parts or meta.tags or meta.version_id or meta.delete_marker or meta.acl else []),
     ]
 
 

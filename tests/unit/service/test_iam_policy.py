@@ -304,7 +304,7 @@ action_names = st.from_regex(r"s3:[A-Za-z]{1,12}", fullmatch=True)
 @settings(max_examples=200, deadline=None)
 @given(st.lists(action_names, min_size=1, max_size=5), action_names, st.booleans())
 def test_deny_always_wins(actions: list[str], requested: str, deny_first: bool) -> None:
-    statements = [allow(actions + [requested]), deny(requested)]
+    statements = [allow([*actions, requested]), deny(requested)]
     if deny_first:
         statements.reverse()
     decision = evaluate(facts(requested), [identity(*statements)], None)

@@ -11,6 +11,7 @@ from appliance.api.s3.render import empty_response, xml_response
 from appliance.api.s3.xml import XmlBuilder, local_name, parse_xml
 from appliance.errors import (
     AccessDenied,
+    EntityTooLarge,
     MalformedPolicy,
     MalformedXML,
     NoSuchBucketPolicy,
@@ -51,7 +52,10 @@ async def put_bucket_policy(ctx: RequestContext) -> Response:
     access = await load_access(ctx.services, bucket)  # NoSuchBucket before reading the body
     if access.bucket is None:
         await ctx.services.buckets.get_bucket(bucket)
-    body = await ctx.read_small_body(MAX_BUCKET_POLICY_BYTES + 1)
+    try:
+        body = await ctx.read_small_body(MAX_BUCKET_POLICY_BYTES + 1)
+    except EntityTooLarge:
+        raise MalformedPolicy(f"Policy exceeds the maximum allowed document size ({MAX_BUCKET_POLICY_BYTES})") from None
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

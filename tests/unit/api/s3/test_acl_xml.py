@@ -31,7 +31,8 @@ def _doc(grants: str, owner: str = "OWNER") -> bytes:
 
 
 def _grant(kind: str, field: str, value: str, permission: str) -> str:
-    return f'<Grant><Grantee {XSI} xsi:type="{kind}"><{field}>{value}</{field}></Grantee><Permission>{permission}</Permission></Grant>'
+    grantee = f'<Grantee {XSI} xsi:type="{kind}"><{field}>{value}</{field}></Grantee>'
+    return f"<Grant>{grantee}<Permission>{permission}</Permission></Grant>"
 
 
 def test_round_trip() -> None:
