@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
+from botocore import UNSIGNED
 from botocore.config import Config as BotoConfig
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HyperConfig
@@ -20,7 +21,7 @@ from hypercorn.config import Config as HyperConfig
 from appliance.api.s3.app import create_app
 from appliance.api.s3.context import S3Services
 from appliance.cache.memory import CachingContentStore, MemoryCache
-from appliance.components import ContentStore
+from appliance.components import ContentStore, PolicySource
 from appliance.config import AuthConfig, S3Config
 from appliance.ipfsconn.kubo import KuboClient
 from appliance.service.buckets import BucketService
@@ -48,12 +49,20 @@ class ThreadedGateway:
 
     def client(self, **config: object) -> object:
         """A boto3 S3 client for this gateway (path-style unless addressing_style is given)."""
+        return self.client_for(self.access_key, self.secret_key, **config)
+
+    def anonymous_client(self) -> object:
+        """A client that signs nothing (botocore UNSIGNED): an anonymous principal."""
+        return self.client_for("", "", signature_version=UNSIGNED)
+
+    def client_for(self, access_key: str, secret_key: str, **config: object) -> object:
+        """A boto3 S3 client signing with the given key (an IAM user's)."""
         style = config.pop("addressing_style", "path")
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
+            aws_access_key_id=access_key or None,
+            aws_secret_access_key=secret_key or None,
             region_name="us-east-1",
             config=BotoConfig(s3={"addressing_style": style}, retries={"max_attempts": 1}, **config),  # type: ignore[arg-type]
             verify=False if self.endpoint.startswith("https") else None,
@@ -71,6 +80,7 @@ def running_gateway(
     cache_bytes: int = 0,
     min_part_size: int = 5 * 1024 * 1024,
     chunk_size: int = 1024 * 1024,
+    policies: PolicySource | None = None,
 ) -> Iterator[ThreadedGateway]:
     """Serve the S3 app on a free port for the duration of the block."""
     (port,) = free_ports(1)
@@ -99,6 +109,7 @@ def running_gateway(
             s3=s3,
             auth=AuthConfig(),
             clock=clock,
+            policies=policies,
         )
         config = HyperConfig()
         config.bind = [f"127.0.0.1:{port}"]
