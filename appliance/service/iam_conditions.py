@@ -6,7 +6,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -16,6 +16,7 @@ __all__ = ["Condition", "compile_condition_block", "compiled", "glob_body", "wil
 
 _KEY = re.compile(r"(aws|s3|ipfs):[A-Za-z0-9_./+=,@-]{1,128}", re.ASCII | re.IGNORECASE)
 MAX_VALUES = 100
+_MEMO_SIZE = 512
 
 
 def glob_body(pattern: str) -> str:
@@ -39,6 +40,7 @@ def _number(text: str) -> float:
     return value
 
 
+@lru_cache(maxsize=1024)
 def _date(text: str) -> float:
     """An ISO 8601 date/time or epoch seconds, as epoch seconds."""
     if re.fullmatch(r"[0-9]{1,12}", text):
@@ -100,10 +102,17 @@ def _date_cmp(op: Callable[[float, float], bool]) -> _Test:
     return test
 
 
-def _ip_in(v: str, vals: tuple[object, ...]) -> bool:
+@lru_cache(maxsize=4096)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        address = ipaddress.ip_address(v)
+        return ipaddress.ip_address(text)
     except ValueError:
+        return None
+
+
+def _ip_in(v: str, vals: tuple[object, ...]) -> bool:
+    address = _address(v)
+    if address is None:
         return False
     return any(address in net for net in vals if isinstance(net, ipaddress.IPv4Network | ipaddress.IPv6Network))
 
@@ -162,6 +171,8 @@ class Condition:
     negated: bool
     if_exists: bool
     null_check: bool = False  # the Null operator: values == (True,) means "the key must be absent"
+    # request value -> outcome: a test depends on the value alone, and requests repeat values (addresses, prefixes).
+    _memo: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     def holds(self, context: Mapping[str, str]) -> bool:
         value = context.get(self.key)
@@ -170,8 +181,14 @@ class Condition:
         if value is None:
             # IAM: a missing key fails a positive test, satisfies a negated one, and ...IfExists skips the test.
             return self.if_exists or self.negated
-        matched = self.test(value, self.values)
-        return not matched if self.negated else matched
+        outcome = self._memo.get(value)
+        if outcome is None:
+            matched = self.test(value, self.values)
+            outcome = not matched if self.negated else matched
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[value] = outcome
+        return outcome
 
 
 def _values(raw: object, where: str) -> tuple[str, ...]:

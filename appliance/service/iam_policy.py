@@ -99,9 +99,9 @@ class Statement:
         return self.principal.matches(principal) != self.not_principal
 
     def applies(self, facts: RequestFacts, context: Mapping[str, str]) -> bool:
+        """Whether the statement covers the request (its action is already known to match)."""
         return (
-            self.action_matches(facts.action)
-            and self.principal_matches(facts.principal)
+            self.principal_matches(facts.principal)
             and self.resource_matches(facts.resource, context)
             and all(c.holds(context) for c in self.conditions)
         )
@@ -127,6 +127,16 @@ class Policy:
     version: str
     statements: tuple[Statement, ...]
     id: str = ""
+    # action -> the statements whose Action/NotAction matches it: each action is matched against the patterns once.
+    _by_action: dict[str, tuple[Statement, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def statements_for(self, action: str) -> tuple[Statement, ...]:
+        found = self._by_action.get(action)
+        if found is None:
+            found = tuple(s for s in self.statements if s.action_matches(action))
+            if len(self._by_action) < 1024:  # bounded: callers could invent action names
+                self._by_action[action] = found
+        return found
 
     @property
     def is_public(self) -> bool:
@@ -363,7 +373,7 @@ def _scan(
     """(the first Deny that applies, the first Allow that applies)."""
     allow: Statement | None = None
     for policy in policies:
-        for statement in policy.statements:
+        for statement in policy.statements_for(facts.action):
             if statement.allow and allow is not None:
                 continue  # one Allow is enough; only a Deny can still change the answer
             if statement.applies(facts, context):
