@@ -233,7 +233,9 @@ async def authorize_request(
     with ACLs disabled. Returns the bucket's access settings it read (None for service-level requests)."""
     spec = ACTIONS[action]
     access: BucketAccess | None = None
-    if request.bucket is not None:
+    acl_write = action in _ACL_WRITES and any(name in request.headers for name in ACL_HEADERS)
+    # Root needs nothing from the bucket unless it sends an ACL: its requests skip the extra store read.
+    if request.bucket is not None and (not principal.is_root or acl_write):
         access = await load_access(services, request.bucket)
     if principal.is_root:
         decision = Decision(True, False, "root")
@@ -250,7 +252,7 @@ async def authorize_request(
             version=request.arg("versionId"),
         )
         _deny(decision, principal, name, resource)
-    if access is not None and access.bucket is not None and action in _ACL_WRITES:
+    if access is not None and access.bucket is not None and acl_write:
         _check_acl_headers(request, access)
     if action in ("CopyObject", "UploadPartCopy") and not principal.is_root:
         source = _copy_source(request)
@@ -270,8 +272,10 @@ def _check_acl_headers(request: S3Request, access: BucketAccess) -> None:
     present = [h for h in ACL_HEADERS if h in request.headers]
     if not present:
         return
-    owner_full_control = present == ["x-amz-acl"] and request.headers["x-amz-acl"] == "bucket-owner-full-control"
-    if not access.acls_enabled and not owner_full_control:
+    # S3 accepts only bucket-owner-full-control here; "private" is accepted too because common clients (rclone,
+    # s3cmd) send it by default, and for the bucket's own writes it means the same: the owner has full control.
+    owner_only = present == ["x-amz-acl"] and request.headers["x-amz-acl"] in ("bucket-owner-full-control", "private")
+    if not access.acls_enabled and not owner_only:
         raise AccessControlListNotSupported()
     if access.block.block_public_acls and requested_acl_is_public(request):
         raise AccessDenied()

@@ -202,6 +202,9 @@ async def test_ownership_controls_and_acls(app: Quart) -> None:
     )
     ok = await call(app, "alice", "PUT", "/acl/k3", b"x", {"x-amz-acl": "bucket-owner-full-control"})
     assert ok.status_code == 200
+    assert (await call(app, "alice", "PUT", "/acl/k4", b"x", {"x-amz-acl": "private"})).status_code == 200
+    grant_header = {"x-amz-grant-read": 'id="AKBOB"'}
+    assert await code(await call(app, "alice", "PUT", "/acl/k5", b"x", grant_header)) == "AccessControlListNotSupported"
     acl = await (await call(app, "alice", "GET", "/acl?acl")).get_data()
     assert b"<Permission>FULL_CONTROL</Permission>" in acl and b"AKALICE" in acl
     writer = b"<OwnershipControls><Rule><ObjectOwnership>ObjectWriter</ObjectOwnership></Rule></OwnershipControls>"
@@ -220,6 +223,11 @@ async def test_ownership_controls_and_acls(app: Quart) -> None:
     await call(app, "alice", "PUT", "/acl/forbob", b"b", {"x-amz-grant-read": 'id="AKBOB"'})
     assert (await call(app, "bob", "GET", "/acl/forbob")).status_code == 200
     assert await code(await call(app, None, "PUT", "/acl/anon", b"x")) == "AccessDenied"
+    block = b"<PublicAccessBlockConfiguration><BlockPublicAcls>true</BlockPublicAcls></PublicAccessBlockConfiguration>"
+    assert (await call(app, "alice", "PUT", "/acl?publicAccessBlock", block)).status_code == 200
+    public_put = await call(app, "alice", "PUT", "/acl/blocked", b"x", {"x-amz-acl": "public-read"})
+    assert await code(public_put) == "AccessDenied"
+    assert (await call(app, None, "GET", "/acl/pub")).status_code == 200  # existing grants still count
     deleted = await call(app, "alice", "DELETE", "/acl?ownershipControls")
     assert deleted.status_code == 204
     assert await code(await call(app, "alice", "GET", "/acl?ownershipControls")) == "OwnershipControlsNotFoundError"

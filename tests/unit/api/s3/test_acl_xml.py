@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appliance.api.s3.acl_xml import grants_from_headers, parse_acl, render_acl
 from appliance.api.s3.request import parse_request
@@ -108,3 +110,25 @@ def test_another_owner_is_access_denied_and_email_grants_unsupported() -> None:
         parse_acl(_doc("", owner="SOMEONE"), "OWNER")
     with pytest.raises(InvalidArgument):
         parse_acl(_doc(_grant("AmazonCustomerByEmail", "EmailAddress", "a@b.c", "READ")), "OWNER")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-full-control", "x-amz-acl"]),
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=80),
+)
+def test_arbitrary_headers_give_grants_or_a_client_error(name: str, value: str) -> None:
+    try:
+        grants = grants_from_headers(_headers((name, value)), "O")
+    except (InvalidArgument, InvalidRequest):
+        return
+    assert grants is not None and grants[0] == Grant("CanonicalUser", "O", "FULL_CONTROL")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_arbitrary_acl_bodies_are_a_client_error_or_grants(body: bytes) -> None:
+    try:
+        parse_acl(body, "OWNER")
+    except (MalformedACLError, AccessDenied, InvalidArgument):
+        pass
