@@ -11,26 +11,13 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from appliance.errors import MalformedPolicy
+from appliance.service.iam_glob import Glob, glob
 
-__all__ = ["Condition", "compile_condition_block", "compiled", "glob_body", "wildcard_regex"]
+__all__ = ["Condition", "compile_condition_block"]
 
 _KEY = re.compile(r"(aws|s3|ipfs):[A-Za-z0-9_./+=,@-]{1,128}", re.ASCII | re.IGNORECASE)
 MAX_VALUES = 100
 _MEMO_SIZE = 512
-
-
-def glob_body(pattern: str) -> str:
-    """The regex for IAM's glob: `*` matches any run of characters, `?` exactly one, the rest literally."""
-    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-
-
-@lru_cache(maxsize=4096)
-def compiled(body: str, ignore_case: bool = False) -> re.Pattern[str]:
-    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-
-
-def wildcard_regex(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
-    return compiled(glob_body(pattern), ignore_case)
 
 
 def _number(text: str) -> float:
@@ -77,7 +64,7 @@ def _str_eq_ic(v: str, vals: tuple[object, ...]) -> bool:
 
 
 def _str_like(v: str, vals: tuple[object, ...]) -> bool:
-    return any(p.fullmatch(v) is not None for p in vals if isinstance(p, re.Pattern))
+    return any(p.matches(v) for p in vals if isinstance(p, Glob))
 
 
 def _num_cmp(op: Callable[[float, float], bool]) -> _Test:
@@ -121,8 +108,8 @@ def _bool_eq(v: str, vals: tuple[object, ...]) -> bool:
     return v.lower() in ("true", "false") and (v.lower() == "true") in vals
 
 
-def _like(text: str) -> re.Pattern[str]:
-    return wildcard_regex(text)
+def _like(text: str) -> Glob:
+    return glob(text)
 
 
 _eq: Callable[[float, float], bool] = lambda a, b: a == b  # noqa: E731

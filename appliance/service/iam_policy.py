@@ -13,7 +13,8 @@ from typing import Literal
 
 from appliance.errors import MalformedPolicy
 from appliance.model import Principal
-from appliance.service.iam_conditions import Condition, compile_condition_block, compiled, glob_body, wildcard_regex
+from appliance.service.iam_conditions import Condition, compile_condition_block
+from appliance.service.iam_glob import NEVER, Glob, Token, glob, glob_of_tokens, tokens_of
 
 __all__ = [
     "MAX_BUCKET_POLICY_BYTES",
@@ -73,24 +74,24 @@ class Statement:
 
     sid: str
     allow: bool
-    actions: tuple[re.Pattern[str], ...]
+    actions: tuple[Glob, ...]
     not_action: bool
     resources: tuple[str, ...]  # raw patterns (may hold ${...} variables)
     not_resource: bool
     principal: PrincipalMatcher | None
     not_principal: bool
     conditions: tuple[Condition, ...]
-    _compiled: tuple[re.Pattern[str], ...] | None = None  # the resources when they hold no variables
+    _compiled: tuple[Glob, ...] | None = None  # the resources when they hold no variables
 
     def action_matches(self, action: str) -> bool:
-        hit = any(p.fullmatch(action) is not None for p in self.actions)
+        hit = any(p.matches(action) for p in self.actions)
         return hit != self.not_action
 
     def resource_matches(self, resource: str, variables: Mapping[str, str]) -> bool:
         patterns = self._compiled
         if patterns is None:
             patterns = tuple(_dynamic_regex(r, variables) for r in self.resources)
-        hit = any(p.fullmatch(resource) is not None for p in patterns)
+        hit = any(p.matches(resource) for p in patterns)
         return hit != self.not_resource
 
     def principal_matches(self, principal: Principal) -> bool:
@@ -273,14 +274,14 @@ def _statement(raw: object, index: int, kind: PolicyKind) -> Statement:
     return Statement(
         sid=sid,
         allow=effect == "Allow",
-        actions=tuple(wildcard_regex(a, ignore_case=True) for a in actions),
+        actions=tuple(glob(a, ignore_case=True) for a in actions),
         not_action=action_key == "NotAction",
         resources=tuple(resources),
         not_resource=resource_key == "NotResource",
         principal=principal,
         not_principal="NotPrincipal" in raw,
         conditions=conditions,
-        _compiled=None if dynamic else tuple(wildcard_regex(r) for r in resources),
+        _compiled=None if dynamic else tuple(glob(r) for r in resources),
     )
 
 
@@ -328,21 +329,24 @@ def _parse_cached(text: str, kind: PolicyKind) -> Policy:
     return Policy(kind, text, digest, str(version), statements, policy_id)
 
 
-def _dynamic_regex(pattern: str, variables: Mapping[str, str]) -> re.Pattern[str]:
+def _dynamic_regex(pattern: str, variables: Mapping[str, str]) -> Glob:
     """A Resource with policy variables (${aws:username} ...): values are literal; ${*} ${?} ${$} are the
     characters themselves; an unknown variable matches nothing, as in IAM."""
-    parts, position = [], 0
+    tokens: list[Token] = []
+    position = 0
     for match in _VARIABLE.finditer(pattern):
-        parts.append(glob_body(pattern[position : match.start()]))
+        tokens.extend(tokens_of(pattern[position : match.start()]))
         name = match.group(1)
         if name in ("*", "?", "$"):
-            parts.append(re.escape(name))
+            tokens.append(name)  # a string token is literal, never the wildcard
         else:
             value = variables.get(name.lower())
-            parts.append("(?!)" if value is None else re.escape(value))
+            if value is None:
+                return NEVER
+            tokens.append(value)
         position = match.end()
-    parts.append(glob_body(pattern[position:]))
-    return compiled("".join(parts))
+    tokens.extend(tokens_of(pattern[position:]))
+    return glob_of_tokens(tokens)
 
 
 def request_context(facts: RequestFacts) -> dict[str, str]:

@@ -329,3 +329,10 @@ def test_evaluation_does_not_depend_on_statement_order(effects: list[str]) -> No
     forward = evaluate(facts(), [identity(*statements)], None)
     backward = evaluate(facts(), [identity(*reversed(statements))], None)
     assert forward.allowed == backward.allowed == ("Deny" not in effects)
+
+
+def test_hostile_wildcards_in_a_bucket_policy_are_cheap() -> None:
+    resource = "arn:aws:s3:::b/" + "*a" * 40 + "b"
+    policy = bucket(deny("s3:GetObject", resource, Principal="*"))
+    long_key = facts(resource="arn:aws:s3:::b/" + "a" * 1000)
+    assert not evaluate(long_key, [identity(allow("s3:*"))], policy).explicit_deny
