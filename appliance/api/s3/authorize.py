@@ -281,15 +281,17 @@ def _check_acl_headers(request: S3Request, access: BucketAccess) -> None:
         raise AccessDenied()
 
 
-async def authorize_post(services: S3Services, origin: Origin, access_key: str, bucket: str, key: str) -> None:
-    """A browser POST upload, whose signature is in its form: the signer needs s3:PutObject on the key."""
+async def authorize_post(services: S3Services, origin: Origin, access_key: str, bucket: str, key: str) -> Principal:
+    """A browser POST upload, whose signature is in its form: the signer needs s3:PutObject on the key. Returns the
+    signer."""
     auth_principal = principal_of_key(services, access_key)
     if auth_principal.is_root:
-        return
+        return auth_principal
     facts = _facts(services, origin, auth_principal, "s3:PutObject", object_arn(bucket, key), context={})
     access = await load_access(services, bucket)
     decision = await _decide(services, facts, spec=ACTIONS["PostObject"], access=access, key=key, version=None)
     _deny(decision, auth_principal, "s3:PutObject", object_arn(bucket, key))
+    return auth_principal
 
 
 def principal_of_key(services: S3Services, access_key: str) -> Principal:

@@ -78,7 +78,7 @@ async def copy_object(ctx: RequestContext) -> Response:
         meta_pairs, stored = user_meta(headers), stored_headers(headers)
     else:
         content_type, meta_pairs, stored = source.content_type, without_cid(source.user_meta), source.headers
-    owner = ctx.services.identity.owner_of(ctx.auth.access_key)
+    owner = ctx.principal.account
     tag_directive = headers.get("x-amz-tagging-directive", "COPY").strip().upper()
     if tag_directive not in ("COPY", "REPLACE"):
         raise InvalidArgument(f"Unknown tagging directive {tag_directive[:20]!r}.")

@@ -79,7 +79,7 @@ async def create_multipart_upload(ctx: RequestContext) -> Response:
         content_type=headers.get("content-type") or "binary/octet-stream",
         user_meta=user_meta(headers),
         headers=stored_headers(headers),
-        owner=ctx.services.identity.owner_of(ctx.auth.access_key),
+        owner=ctx.principal.account,
         checksum_algorithm=algorithm,
         tags=parse_tag_header(headers["x-amz-tagging"]) if "x-amz-tagging" in headers else (),
         checksum_type=checksum_type,

@@ -136,7 +136,7 @@ async def put_object(ctx: RequestContext) -> Response:
         content_type=headers.get("content-type") or DEFAULT_CONTENT_TYPE,
         user_meta=user_meta(headers),
         headers=stored_headers(headers),
-        owner=ctx.services.identity.owner_of(ctx.auth.access_key),
+        owner=ctx.principal.account,
         tags=parse_tag_header(headers["x-amz-tagging"]) if "x-amz-tagging" in headers else (),
         condition=write_condition(headers),
     )

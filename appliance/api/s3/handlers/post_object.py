@@ -136,7 +136,7 @@ async def _post_object(
     allowed = check_conditions(policy, fields, bucket=bucket, alternatives={"key": key})
     if not key:
         raise InvalidArgument("User key must have a length greater than 0.")
-    await authorize_post(services, origin, access_key, bucket, key)
+    principal = await authorize_post(services, origin, access_key, bucket, key)
 
     put = PutRequest(
         bucket=bucket,
@@ -144,7 +144,7 @@ async def _post_object(
         content_type=fields.get("content-type") or DEFAULT_CONTENT_TYPE,
         user_meta=form_user_meta(fields),
         headers=stored_headers(fields),
-        owner=services.identity.owner_of(access_key),
+        owner=principal.account,
     )
     content = CheckedFileBody(form.file_stream(), allowed=allowed, max_size=services.s3.max_single_put_bytes)
     meta = await services.objects.put_object(put, content)
