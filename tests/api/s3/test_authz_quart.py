@@ -26,6 +26,21 @@ from tests.support import raw
 HOST = "127.0.0.1:9000"
 KEYS = {"root": ("AKROOT", "root-secret"), "alice": ("AKALICE", "alice-secret"), "bob": ("AKBOB", "bob-secret")}
 KEYS["carol"] = ("AKCAROL", "carol-secret")
+KEYS["dave"] = ("AKDAVE", "dave-secret")
+TLS_ONLY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "NoPlainHttp",
+                "Effect": "Deny",
+                "Action": "s3:*",
+                "Resource": "*",
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+)
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 
 
@@ -37,6 +52,7 @@ def app(tmp_path: Path) -> Any:
         MemoryUser("alice", *KEYS["alice"], policies=("readwrite",)),
         MemoryUser("bob", *KEYS["bob"], policies=("readonly",)),
         MemoryUser("carol", *KEYS["carol"], policies=("writeonly",)),
+        MemoryUser("dave", *KEYS["dave"], policies=("readwrite", TLS_ONLY)),
     ]
     services = S3Services(
         objects=ObjectService(store, content, unpin_grace=0),
@@ -315,3 +331,10 @@ async def test_conditions_on_listing(app: Quart) -> None:
     assert (await call(app, "bob", "GET", "/lcond?list-type=2&prefix=private-&max-keys=10")).status_code == 403
     assert (await call(app, "bob", "GET", "/lcond?list-type=2&prefix=public-&max-keys=1000")).status_code == 403
     assert (await call(app, "bob", "GET", "/lcond?list-type=2")).status_code == 403
+
+
+async def test_identity_policy_conditions_deny(app: Quart) -> None:
+    # dave may do everything, except over plain HTTP: the test client is not TLS, so the Deny wins.
+    denied = await call(app, "dave", "PUT", "/daves")
+    assert denied.status_code == 403 and await code(denied) == "AccessDenied"
+    assert b"NoPlainHttp" not in await denied.get_data()  # the reason is logged, not sent
