@@ -214,9 +214,14 @@ class ObjectService:
         headers: tuple[tuple[str, str], ...],
         owner: str,
         tags: tuple[tuple[str, str], ...] = (),
+        condition: WriteCondition | None = None,
     ) -> ObjectMeta:
-        """A new row referencing the source's CID: no data moves, the refcount keeps the content pinned."""
+        """A new row referencing the source's CID: no data moves, the refcount keeps the content pinned. With
+        `condition` (the destination's If-Match / If-None-Match: *): NoSuchKey / PreconditionFailed before the
+        commit, ConditionalRequestConflict when a concurrent write makes it fail inside the commit."""
         validate_key(key)
+        if condition is not None:
+            await check_write_condition(self._store, bucket, key, condition)
         meta = ObjectMeta(
             bucket=bucket,
             key=key,
@@ -234,7 +239,9 @@ class ObjectService:
             part_numbers=source.part_numbers,
             tags=tags,
         )
-        outcome = await asyncio.to_thread(self._store.put_object, meta, unpin_grace=self._grace, now=self._clock())
+        outcome = await asyncio.to_thread(
+            self._store.put_object, meta, unpin_grace=self._grace, now=self._clock(), condition=condition
+        )
         if outcome.repin_needed:
             await self._content.pin(meta.cid)
         return outcome.current or meta
@@ -280,9 +287,19 @@ class ObjectService:
         if meta is None:
             await self.require_bucket(bucket)
             if await asyncio.to_thread(self._store.current_is_delete_marker, bucket, key):
-                raise DeleteMarkerError(f"The specified key does not exist: {key[:200]}")
+                raise DeleteMarkerError(
+                    f"The specified key does not exist: {key[:200]}", version_id=await self._marker_id(bucket, key)
+                )
             raise NoSuchKey(f"The specified key does not exist: {key[:200]}")
         return meta
+
+    async def _marker_id(self, bucket: str, key: str) -> str:
+        """The version id of the delete marker that is `key`'s current version ("" if it is gone by now): S3 names
+        it in x-amz-version-id on the 404. The key sorts first among those it prefixes, newest version first."""
+        page = await asyncio.to_thread(self._store.list_versions, bucket, prefix=key, max_keys=1)
+        if page.versions and page.versions[0][0].key == key and page.versions[0][0].delete_marker:
+            return page.versions[0][0].version_id
+        return ""
 
     def open_content(self, meta: ObjectMeta, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """Stream the object's bytes (a range of them) from IPFS, verified against its CID and recorded size. A

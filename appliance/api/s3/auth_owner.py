@@ -9,9 +9,10 @@ from appliance.api.s3.context import S3Services
 from appliance.api.s3.request import S3Request
 from appliance.errors import AccessDenied, InvalidBucketOwnerAWSAccountID, NoSuchBucket
 
-__all__ = ["EXPECTED_OWNER_HEADER", "check_expected_owner"]
+__all__ = ["EXPECTED_OWNER_HEADER", "SOURCE_OWNER_HEADER", "check_expected_owner", "check_owner"]
 
 EXPECTED_OWNER_HEADER = "x-amz-expected-bucket-owner"
+SOURCE_OWNER_HEADER = "x-amz-source-expected-bucket-owner"  # CopyObject / UploadPartCopy: the source bucket's
 # An AWS account id (12 digits), or the owner ids this appliance shows in ListBuckets (its access key ids:
 # upper-case letters and digits). Anything else is malformed, as S3 finds a value that is not an account id.
 _OWNER_ID = re.compile(r"[0-9]{12}|[A-Z0-9]{4,128}")
@@ -23,12 +24,17 @@ async def check_expected_owner(services: S3Services, request: S3Request) -> None
     expected = request.headers.get(EXPECTED_OWNER_HEADER)
     if expected is None or request.bucket is None:
         return
+    await check_owner(services, request.bucket, expected)
+
+
+async def check_owner(services: S3Services, bucket_name: str, expected: str) -> None:
+    """check_expected_owner for a named bucket and header value (also the copy source's bucket)."""
     if not _OWNER_ID.fullmatch(expected):
         raise InvalidBucketOwnerAWSAccountID(
             f"The value of the expected bucket owner parameter must be an AWS Account ID... [{expected[:64]}]"
         )
     try:
-        bucket = await services.buckets.get_bucket(request.bucket)
+        bucket = await services.buckets.get_bucket(bucket_name)
     except NoSuchBucket:
         return
     if bucket.owner != expected:

@@ -6,9 +6,10 @@ from urllib.parse import unquote
 
 from quart import Response
 
+from appliance.api.s3.auth_owner import SOURCE_OWNER_HEADER, check_owner
 from appliance.api.s3.conditions import check_conditions, parse_range
 from appliance.api.s3.context import RequestContext
-from appliance.api.s3.handlers.objects import cid_headers, stored_headers, user_meta, without_cid
+from appliance.api.s3.handlers.objects import cid_headers, stored_headers, user_meta, without_cid, write_condition
 from appliance.api.s3.render import xml_response
 from appliance.api.s3.tagging import parse_tag_header
 from appliance.api.s3.xml import XmlBuilder, iso_date
@@ -49,6 +50,9 @@ async def _source(ctx: RequestContext) -> ObjectMeta:
         bucket, key, version = parse_copy_source(ctx.request.header("x-amz-copy-source"))
     except UnicodeDecodeError:
         raise InvalidArgument("Copy Source is not valid UTF-8.") from None
+    source_owner = ctx.request.headers.get(SOURCE_OWNER_HEADER)
+    if source_owner is not None:
+        await check_owner(ctx.services, bucket, source_owner)
     meta = await ctx.services.objects.head_object(bucket, key, version)
     wanted = {
         plain: ctx.request.headers[name] for name, plain in _COPY_CONDITIONS.items() if name in ctx.request.headers
@@ -63,8 +67,9 @@ async def _source(ctx: RequestContext) -> ObjectMeta:
 async def copy_object(ctx: RequestContext) -> Response:
     bucket, key = ctx.request.bucket, ctx.request.key
     assert bucket is not None and key is not None
-    source = await _source(ctx)
     headers = ctx.request.headers
+    condition = write_condition(headers)  # the destination's If-Match / If-None-Match: *, as on PutObject
+    source = await _source(ctx)
     directive = headers.get("x-amz-metadata-directive", "COPY").strip().upper()
     if directive not in ("COPY", "REPLACE"):
         raise InvalidArgument(f"Unknown metadata directive {directive[:20]!r}.")
@@ -84,7 +89,15 @@ async def copy_object(ctx: RequestContext) -> Response:
         raise InvalidArgument(f"Unknown tagging directive {tag_directive[:20]!r}.")
     tags = source.tags if tag_directive == "COPY" else parse_tag_header(headers.get("x-amz-tagging", ""))
     copied = await ctx.services.objects.copy_object(
-        source, bucket, key, content_type=content_type, user_meta=meta_pairs, headers=stored, owner=owner, tags=tags
+        source,
+        bucket,
+        key,
+        content_type=content_type,
+        user_meta=meta_pairs,
+        headers=stored,
+        owner=owner,
+        tags=tags,
+        condition=condition,
     )
     xml = XmlBuilder("CopyObjectResult")
     xml.leaf("ETag", f'"{copied.etag}"').leaf("LastModified", iso_date(copied.last_modified))

@@ -9,6 +9,7 @@ from quart import Response
 from appliance.api.s3.context import RequestContext
 from appliance.api.s3.handlers.listing import encoder
 from appliance.api.s3.handlers.objects import cid_headers, stored_headers, user_meta, write_condition
+from appliance.api.s3.payload import parse_checksum_algorithm
 from appliance.api.s3.render import empty_response, xml_response
 from appliance.api.s3.tagging import parse_tag_header
 from appliance.api.s3.xml import XmlBuilder, iso_date, local_name, parse_xml
@@ -54,9 +55,9 @@ def _int_arg(ctx: RequestContext, name: str, default: int, high: int) -> int:
 async def create_multipart_upload(ctx: RequestContext) -> Response:
     bucket, key = _target(ctx)
     headers = ctx.request.headers
-    algorithm = headers.get("x-amz-checksum-algorithm", "").strip().lower()
-    if algorithm and algorithm not in ALGORITHMS:
-        raise InvalidArgument(f"Checksum algorithm {algorithm[:20]!r} is not supported.")
+    declared = headers.get("x-amz-checksum-algorithm")
+    # An unknown algorithm is S3's InvalidRequest, the same answer PutObject gives for x-amz-sdk-checksum-algorithm.
+    algorithm = parse_checksum_algorithm(declared) if declared is not None and declared.strip() else ""
     checksum_type = headers.get("x-amz-checksum-type", "").strip().upper()
     if checksum_type and checksum_type not in ("COMPOSITE", "FULL_OBJECT"):
         raise InvalidRequest("Value for x-amz-checksum-type header is invalid.")

@@ -9,6 +9,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from quart import Response
 
+from appliance.api.s3.auth_owner import check_expected_owner
 from appliance.api.s3.authorize import authorize_post
 from appliance.api.s3.context import Origin, S3Services, timed
 from appliance.api.s3.form import MAX_FIELDS_TOTAL_BYTES, FormReader, parse_boundary
@@ -126,6 +127,7 @@ async def _post_object(
         fields.setdefault(name.lower(), value)
 
     access_key = verify_signature(fields, services.lookup_secret, region=services.s3.region)
+    await check_expected_owner(services, request)  # x-amz-expected-bucket-owner, once the form is authenticated
     policy = parse_policy(fields["policy"])
     check_expiration(policy, datetime.fromtimestamp(services.clock(), UTC))
     if "key" not in fields:
