@@ -5,7 +5,7 @@ S3IpfsError                      exit 1
 ├── RequestError                          the client asked for something wrong (4xx in S3 terms)
 │   ├── NoSuchBucket, NoSuchKey, NoSuchUpload
 │   ├── BucketAlreadyOwnedByYou, BucketAlreadyExists, BucketNotEmpty, InvalidBucketOwnerAWSAccountID
-│   ├── InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRequest
+│   ├── InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRequest, InvalidStorageClass
 │   ├── InvalidRange, PreconditionFailed, NotModified, ConditionalRequestConflict, InvalidPartNumber
 │   ├── BadDigest, InvalidDigest, IncompleteBody, EntityTooLarge, MissingContentLength
 │   ├── MalformedXML, MethodNotAllowed, NotImplementedAction
@@ -73,6 +73,7 @@ __all__ = [
     "InvalidRange",
     "InvalidTag",
     "InvalidRequest",
+    "InvalidStorageClass",
     "InvalidURI",
     "KeyTooLongError",
     "MalformedXML",
@@ -203,6 +204,10 @@ class InvalidArgument(RequestError):
 
 class InvalidRequest(RequestError):
     default_message = "Invalid Request."
+
+
+class InvalidStorageClass(RequestError):
+    default_message = "The storage class you specified is not valid."
 
 
 class InvalidRange(RequestError):

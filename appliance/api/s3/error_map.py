@@ -20,6 +20,7 @@ S3_ERRORS: dict[type[e.S3IpfsError], tuple[str, int]] = {
     e.InvalidArgument: ("InvalidArgument", 400),
     e.InvalidRequest: ("InvalidRequest", 400),
     e.InvalidURI: ("InvalidURI", 400),
+    e.InvalidStorageClass: ("InvalidStorageClass", 400),
     e.InvalidRange: ("InvalidRange", 416),
     e.PreconditionFailed: ("PreconditionFailed", 412),
     e.NotModified: ("NotModified", 304),

@@ -170,4 +170,47 @@ async def test_post_expected_bucket_owner(app: Quart, owner: str, status: int, s
     if s3code:
         assert code(await response.get_data()) == s3code
     assert (await _call(app, "HEAD", "/forms/k")).status_code == (200 if status == 204 else 404)
-    assert post_form  # the shared helper stays the one way the other tests post
+
+
+# --------------------------------------------------------------------------- x-amz-storage-class
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        ("STANDARD", 200),
+        ("GLACIER", 200),
+        ("INTELLIGENT_TIERING", 200),
+        ("standard", 400),
+        ("BOGUS", 400),
+        ("", 400),
+        ("\u00e9" * 3000, 400),
+    ],
+)
+async def test_storage_class_on_writes(app: Quart, value: str, status: int) -> None:
+    await _call(app, "PUT", "/classes")
+    header = {"x-amz-storage-class": value.encode().decode("latin-1")}
+    put = await _call(app, "PUT", "/classes/k", body=b"x", headers=header)
+    copy = await _call(app, "PUT", "/classes/c", headers={**header, "x-amz-copy-source": "/classes/k"})
+    create = await _call(app, "POST", "/classes/m?uploads", headers=header)
+    for response in (put, copy, create):  # checked before anything else: the copy's source is not looked at
+        assert response.status_code == status
+        if status == 400:
+            assert code(await response.get_data()) == "InvalidStorageClass"
+    if status == 200:
+        head = await _call(app, "HEAD", "/classes/k")
+        assert "x-amz-storage-class" not in head.headers  # kept as STANDARD, which S3 does not name on HEAD
+
+
+async def test_post_storage_class_field(app: Quart) -> None:
+    await _call(app, "PUT", "/forms")
+    fields = v2_fields(
+        "forms",
+        [{"bucket": "forms"}, ["starts-with", "$key", ""], ["starts-with", "$x-amz-storage-class", ""]],
+        key="k",
+    )
+    fields["x-amz-storage-class"] = "NOPE"
+    body, ctype = v2_post_body(fields, b"x")
+    response = await post_form(app, "/forms", body, ctype)
+    assert response.status_code == 400
+    assert code(await response.get_data()) == "InvalidStorageClass"

@@ -19,6 +19,7 @@ from appliance.errors import (
     InvalidArgument,
     InvalidPartNumber,
     InvalidRequest,
+    InvalidStorageClass,
     MissingContentLength,
     NotImplementedAction,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "get_object_attributes",
     "head_object",
     "put_object",
+    "check_storage_class",
     "cid_headers",
     "stored_headers",
     "user_meta",
@@ -77,6 +79,32 @@ def without_cid(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ..
 def cid_headers(cid: str) -> dict[str, str]:
     """The CID as S3-on-IPFS clients read it (x-amz-meta-cid) and as our own header."""
     return {META_PREFIX + CID_META: cid, "x-ipfs-cid": cid}
+
+
+# The storage classes S3 accepts on a write. All are kept as STANDARD (IPFS has one tier); any other name is refused.
+STORAGE_CLASSES = frozenset(
+    {
+        "STANDARD",
+        "REDUCED_REDUNDANCY",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER",
+        "DEEP_ARCHIVE",
+        "OUTPOSTS",
+        "GLACIER_IR",
+        "SNOW",
+        "EXPRESS_ONEZONE",
+    }
+)
+
+
+def check_storage_class(headers: dict[str, str]) -> None:
+    """x-amz-storage-class on PutObject, CopyObject, CreateMultipartUpload and POST: InvalidStorageClass (400) for a
+    name S3 does not have, as S3 answers (an accepted class is stored as STANDARD)."""
+    value = headers.get("x-amz-storage-class")
+    if value is not None and value not in STORAGE_CLASSES:
+        raise InvalidStorageClass()
 
 
 def write_condition(headers: dict[str, str]) -> WriteCondition | None:
@@ -130,6 +158,7 @@ async def put_object(ctx: RequestContext) -> Response:
     headers = ctx.request.headers
     if ctx.request.content_length is None and "x-amz-decoded-content-length" not in headers:
         raise MissingContentLength()
+    check_storage_class(headers)
     request = PutRequest(
         bucket=bucket,
         key=key,
