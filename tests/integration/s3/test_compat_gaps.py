@@ -1,0 +1,127 @@
+"""Compatibility gaps closed after the first review, through boto3 against the live gateway on a real IPFS node:
+CreateMultipartUpload's checksum algorithm, ExpectedSourceBucketOwner, conditional CopyObject, the delete marker's
+version id on a 404, x-amz-expected-bucket-owner on browser POST, and x-amz-storage-class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.s3.conftest import Raw, s3_code
+from tests.support.s3server import ThreadedGateway
+
+
+def error_of(call: Any, **kwargs: Any) -> tuple[int, str, dict[str, str]]:
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    response = caught.value.response
+    return (
+        response["ResponseMetadata"]["HTTPStatusCode"],
+        response["Error"]["Code"],
+        response["ResponseMetadata"]["HTTPHeaders"],
+    )
+
+
+def test_create_upload_with_unknown_algorithm_is_invalid_request(raw_s3: Raw, s3: Any, bucket: str) -> None:
+    response = raw_s3("POST", f"/{bucket}/k", query=[("uploads", "")], headers={"x-amz-checksum-algorithm": "MD5"})
+    assert (response.status_code, s3_code(response)) == (400, "InvalidRequest")
+    created = s3.create_multipart_upload(Bucket=bucket, Key="k", ChecksumAlgorithm="SHA256")
+    assert created["ChecksumAlgorithm"] == "SHA256"
+    s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=created["UploadId"])
+
+
+def test_expected_source_bucket_owner(gateway: ThreadedGateway, s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="src", Body=b"data")
+    source = {"Bucket": bucket, "Key": "src"}
+    s3.copy_object(Bucket=bucket, Key="ok", CopySource=source, ExpectedSourceBucketOwner=gateway.access_key)
+    assert s3.get_object(Bucket=bucket, Key="ok")["Body"].read() == b"data"
+    status, code, _ = error_of(
+        s3.copy_object, Bucket=bucket, Key="no", CopySource=source, ExpectedSourceBucketOwner="111122223333"
+    )
+    assert (status, code) == (403, "AccessDenied")
+    status, code, _ = error_of(
+        s3.copy_object, Bucket=bucket, Key="no", CopySource=source, ExpectedSourceBucketOwner="owner!"
+    )
+    assert (status, code) == (400, "InvalidBucketOwnerAWSAccountID")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    status, code, _ = error_of(
+        s3.upload_part_copy,
+        Bucket=bucket,
+        Key="mp",
+        UploadId=upload,
+        PartNumber=1,
+        CopySource=source,
+        ExpectedSourceBucketOwner="111122223333",
+    )
+    assert (status, code) == (403, "AccessDenied")
+    part = s3.upload_part_copy(
+        Bucket=bucket,
+        Key="mp",
+        UploadId=upload,
+        PartNumber=1,
+        CopySource=source,
+        ExpectedSourceBucketOwner=gateway.access_key,
+    )
+    assert part["CopyPartResult"]["ETag"]
+
+
+def test_copy_object_conditional_writes(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="src", Body=b"new")
+    old = s3.put_object(Bucket=bucket, Key="dst", Body=b"old")
+    source = {"Bucket": bucket, "Key": "src"}
+    status, code, _ = error_of(s3.copy_object, Bucket=bucket, Key="dst", CopySource=source, IfNoneMatch="*")
+    assert (status, code) == (412, "PreconditionFailed")
+    status, code, _ = error_of(s3.copy_object, Bucket=bucket, Key="dst", CopySource=source, IfMatch='"0000"')
+    assert (status, code) == (412, "PreconditionFailed")
+    status, code, _ = error_of(s3.copy_object, Bucket=bucket, Key="none", CopySource=source, IfMatch='"0000"')
+    assert (status, code) == (404, "NoSuchKey")
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"old"
+    s3.copy_object(Bucket=bucket, Key="dst", CopySource=source, IfMatch=old["ETag"])
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"new"
+    s3.copy_object(Bucket=bucket, Key="fresh", CopySource=source, IfNoneMatch="*")
+    assert s3.get_object(Bucket=bucket, Key="fresh")["Body"].read() == b"new"
+
+
+def test_delete_marker_404_names_the_marker(s3: Any, raw_s3: Raw, bucket: str) -> None:
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    marker = s3.delete_object(Bucket=bucket, Key="k")["VersionId"]
+    for call in (s3.head_object, s3.get_object):
+        status, _, headers = error_of(call, Bucket=bucket, Key="k")
+        assert status == 404
+        assert headers["x-amz-delete-marker"] == "true"
+        assert headers["x-amz-version-id"] == marker
+    response = raw_s3("HEAD", f"/{bucket}/k")
+    assert (response.status_code, response.content) == (404, b"")
+    assert response.headers["x-amz-version-id"] == marker
+
+
+@pytest.mark.parametrize(("owner", "status"), [(None, 204), ("111122223333", 403), ("bad owner", 400)])
+def test_post_expected_bucket_owner(
+    gateway: ThreadedGateway, s3: Any, bucket: str, owner: str | None, status: int
+) -> None:
+    v4 = gateway.client(signature_version="s3v4")
+    presigned = v4.generate_presigned_post(bucket, "posted", Conditions=[], ExpiresIn=600)
+    headers = {"x-amz-expected-bucket-owner": owner or gateway.access_key}
+    response = httpx.post(
+        presigned["url"],
+        data=presigned["fields"],
+        files={"file": ("f.txt", b"posted", "text/plain")},
+        headers=headers,
+        timeout=60,
+    )
+    assert response.status_code == status
+    listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    assert [obj["Key"] for obj in listed] == (["posted"] if status == 204 else [])
+
+
+def test_storage_class(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="cold", Body=b"x", StorageClass="GLACIER")
+    assert "StorageClass" not in s3.head_object(Bucket=bucket, Key="cold")  # kept as STANDARD
+    status, code, _ = error_of(s3.put_object, Bucket=bucket, Key="bad", Body=b"x", StorageClass="NEARLINE")
+    assert (status, code) == (400, "InvalidStorageClass")
+    status, code, _ = error_of(s3.create_multipart_upload, Bucket=bucket, Key="bad", StorageClass="NEARLINE")
+    assert (status, code) == (400, "InvalidStorageClass")
