@@ -214,3 +214,60 @@ async def test_post_storage_class_field(app: Quart) -> None:
     response = await post_form(app, "/forms", body, ctype)
     assert response.status_code == 400
     assert code(await response.get_data()) == "InvalidStorageClass"
+
+
+# --------------------------------------------------------------------------- encryption and object lock on writes
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "s3code"),
+    [
+        ({"x-amz-server-side-encryption": "AES256"}, 200, ""),
+        ({"x-amz-server-side-encryption": "aws:kms"}, 501, "NotImplemented"),
+        ({"x-amz-server-side-encryption": "aws:kms:dsse"}, 501, "NotImplemented"),
+        ({"x-amz-server-side-encryption": "aes256"}, 400, "InvalidArgument"),
+        ({"x-amz-server-side-encryption": ""}, 400, "InvalidArgument"),
+        ({"x-amz-server-side-encryption-customer-algorithm": "AES256"}, 501, "NotImplemented"),
+        ({"x-amz-server-side-encryption-customer-key": "a2V5"}, 501, "NotImplemented"),
+        ({"x-amz-object-lock-mode": "GOVERNANCE"}, 400, "InvalidRequest"),
+        ({"x-amz-object-lock-legal-hold": "ON"}, 400, "InvalidRequest"),
+        ({"x-amz-object-lock-retain-until-date": "garbage\u00ff"}, 400, "InvalidRequest"),
+    ],
+)
+async def test_write_options(app: Quart, headers: dict[str, str], status: int, s3code: str) -> None:
+    await _call(app, "PUT", "/options")
+    await _call(app, "PUT", "/options/src", body=b"x")
+    put = await _call(app, "PUT", "/options/k", body=b"x", headers=headers)
+    copy = await _call(app, "PUT", "/options/c", headers={**headers, "x-amz-copy-source": "/options/src"})
+    create = await _call(app, "POST", "/options/m?uploads", headers=headers)
+    for response in (put, copy, create):
+        assert response.status_code == status
+        if s3code:
+            assert code(await response.get_data()) == s3code
+    stored = (await _call(app, "HEAD", "/options/k")).status_code
+    assert stored == (200 if status == 200 else 404)  # nothing is kept without what was asked for
+
+
+async def test_reads_with_customer_key_are_invalid_request(app: Quart) -> None:
+    await _call(app, "PUT", "/options")
+    await _call(app, "PUT", "/options/k", body=b"x")
+    headers = {"x-amz-server-side-encryption-customer-algorithm": "AES256"}
+    got = await _call(app, "GET", "/options/k", headers=headers)
+    assert got.status_code == 400
+    assert code(await got.get_data()) == "InvalidRequest"
+    head = await _call(app, "HEAD", "/options/k", headers=headers)
+    assert (head.status_code, await head.get_data()) == (400, b"")
+
+
+async def test_post_with_kms_field_is_not_implemented(app: Quart) -> None:
+    await _call(app, "PUT", "/forms")
+    fields = v2_fields(
+        "forms",
+        [{"bucket": "forms"}, ["starts-with", "$key", ""], ["starts-with", "$x-amz-server-side-encryption", ""]],
+        key="k",
+    )
+    fields["x-amz-server-side-encryption"] = "aws:kms"
+    body, ctype = v2_post_body(fields, b"x")
+    response = await post_form(app, "/forms", body, ctype)
+    assert response.status_code == 501
+    assert (await _call(app, "HEAD", "/forms/k")).status_code == 404

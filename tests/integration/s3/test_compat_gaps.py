@@ -125,3 +125,29 @@ def test_storage_class(s3: Any, bucket: str) -> None:
     assert (status, code) == (400, "InvalidStorageClass")
     status, code, _ = error_of(s3.create_multipart_upload, Bucket=bucket, Key="bad", StorageClass="NEARLINE")
     assert (status, code) == (400, "InvalidStorageClass")
+
+
+def test_encryption_and_object_lock_options(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="sse-s3", Body=b"x", ServerSideEncryption="AES256")
+    assert s3.get_object(Bucket=bucket, Key="sse-s3")["Body"].read() == b"x"
+    status, code, _ = error_of(s3.put_object, Bucket=bucket, Key="kms", Body=b"x", ServerSideEncryption="aws:kms")
+    assert (status, code) == (501, "NotImplemented")
+    status, code, _ = error_of(
+        s3.put_object, Bucket=bucket, Key="ssec", Body=b"x", SSECustomerAlgorithm="AES256", SSECustomerKey="k" * 32
+    )
+    assert (status, code) == (501, "NotImplemented")
+    status, code, _ = error_of(
+        s3.get_object, Bucket=bucket, Key="sse-s3", SSECustomerAlgorithm="AES256", SSECustomerKey="k" * 32
+    )
+    assert (status, code) == (400, "InvalidRequest")
+    status, code, _ = error_of(
+        s3.put_object,
+        Bucket=bucket,
+        Key="locked",
+        Body=b"x",
+        ObjectLockMode="COMPLIANCE",
+        ObjectLockRetainUntilDate="2099-01-01T00:00:00Z",
+    )
+    assert (status, code) == (400, "InvalidRequest")
+    listed = [obj["Key"] for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert listed == ["sse-s3"]

@@ -10,13 +10,13 @@ from appliance.api.s3.auth_owner import SOURCE_OWNER_HEADER, check_owner
 from appliance.api.s3.conditions import check_conditions, parse_range
 from appliance.api.s3.context import RequestContext
 from appliance.api.s3.handlers.objects import (
-    check_storage_class,
     cid_headers,
     stored_headers,
     user_meta,
     without_cid,
     write_condition,
 )
+from appliance.api.s3.handlers.write_options import check_write_options
 from appliance.api.s3.render import xml_response
 from appliance.api.s3.tagging import parse_tag_header
 from appliance.api.s3.xml import XmlBuilder, iso_date
@@ -75,7 +75,7 @@ async def copy_object(ctx: RequestContext) -> Response:
     bucket, key = ctx.request.bucket, ctx.request.key
     assert bucket is not None and key is not None
     headers = ctx.request.headers
-    check_storage_class(headers)
+    check_write_options(headers)
     condition = write_condition(headers)  # the destination's If-Match / If-None-Match: *, as on PutObject
     source = await _source(ctx)
     directive = headers.get("x-amz-metadata-directive", "COPY").strip().upper()

@@ -9,12 +9,12 @@ from quart import Response
 from appliance.api.s3.context import RequestContext
 from appliance.api.s3.handlers.listing import encoder
 from appliance.api.s3.handlers.objects import (
-    check_storage_class,
     cid_headers,
     stored_headers,
     user_meta,
     write_condition,
 )
+from appliance.api.s3.handlers.write_options import check_write_options
 from appliance.api.s3.payload import parse_checksum_algorithm
 from appliance.api.s3.render import empty_response, xml_response
 from appliance.api.s3.tagging import parse_tag_header
@@ -61,7 +61,7 @@ def _int_arg(ctx: RequestContext, name: str, default: int, high: int) -> int:
 async def create_multipart_upload(ctx: RequestContext) -> Response:
     bucket, key = _target(ctx)
     headers = ctx.request.headers
-    check_storage_class(headers)
+    check_write_options(headers)
     declared = headers.get("x-amz-checksum-algorithm")
     # An unknown algorithm is S3's InvalidRequest, the same answer PutObject gives for x-amz-sdk-checksum-algorithm.
     algorithm = parse_checksum_algorithm(declared) if declared is not None and declared.strip() else ""

@@ -10,6 +10,7 @@ from quart import Response
 
 from appliance.api.s3.conditions import check_conditions, parse_range
 from appliance.api.s3.context import RequestContext
+from appliance.api.s3.handlers.write_options import check_read_options, check_write_options
 from appliance.api.s3.render import empty_response, xml_response
 from appliance.api.s3.tagging import parse_tag_header
 from appliance.api.s3.usermeta import user_meta, wire_value  # user_meta is re-exported for the other handlers
@@ -19,7 +20,6 @@ from appliance.errors import (
     InvalidArgument,
     InvalidPartNumber,
     InvalidRequest,
-    InvalidStorageClass,
     MissingContentLength,
     NotImplementedAction,
 )
@@ -33,7 +33,6 @@ __all__ = [
     "get_object_attributes",
     "head_object",
     "put_object",
-    "check_storage_class",
     "cid_headers",
     "stored_headers",
     "user_meta",
@@ -79,32 +78,6 @@ def without_cid(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ..
 def cid_headers(cid: str) -> dict[str, str]:
     """The CID as S3-on-IPFS clients read it (x-amz-meta-cid) and as our own header."""
     return {META_PREFIX + CID_META: cid, "x-ipfs-cid": cid}
-
-
-# The storage classes S3 accepts on a write. All are kept as STANDARD (IPFS has one tier); any other name is refused.
-STORAGE_CLASSES = frozenset(
-    {
-        "STANDARD",
-        "REDUCED_REDUNDANCY",
-        "STANDARD_IA",
-        "ONEZONE_IA",
-        "INTELLIGENT_TIERING",
-        "GLACIER",
-        "DEEP_ARCHIVE",
-        "OUTPOSTS",
-        "GLACIER_IR",
-        "SNOW",
-        "EXPRESS_ONEZONE",
-    }
-)
-
-
-def check_storage_class(headers: dict[str, str]) -> None:
-    """x-amz-storage-class on PutObject, CopyObject, CreateMultipartUpload and POST: InvalidStorageClass (400) for a
-    name S3 does not have, as S3 answers (an accepted class is stored as STANDARD)."""
-    value = headers.get("x-amz-storage-class")
-    if value is not None and value not in STORAGE_CLASSES:
-        raise InvalidStorageClass()
 
 
 def write_condition(headers: dict[str, str]) -> WriteCondition | None:
@@ -158,7 +131,7 @@ async def put_object(ctx: RequestContext) -> Response:
     headers = ctx.request.headers
     if ctx.request.content_length is None and "x-amz-decoded-content-length" not in headers:
         raise MissingContentLength()
-    check_storage_class(headers)
+    check_write_options(headers)
     request = PutRequest(
         bucket=bucket,
         key=key,
@@ -206,6 +179,7 @@ def _part_span(meta: ObjectMeta, number: int) -> tuple[tuple[int, int] | None, t
 
 async def _prepare(ctx: RequestContext) -> tuple[ObjectMeta, dict[str, str], tuple[int, int] | None]:
     bucket, key = _key(ctx)
+    check_read_options(ctx.request.headers)
     part_text = ctx.request.arg("partNumber")
     part_number = None if part_text is None else parse_part_number(part_text)
     if part_number is not None and "range" in ctx.request.headers:

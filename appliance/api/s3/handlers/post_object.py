@@ -13,7 +13,8 @@ from appliance.api.s3.auth_owner import check_expected_owner
 from appliance.api.s3.authorize import authorize_post
 from appliance.api.s3.context import Origin, S3Services, timed
 from appliance.api.s3.form import MAX_FIELDS_TOTAL_BYTES, FormReader, parse_boundary
-from appliance.api.s3.handlers.objects import DEFAULT_CONTENT_TYPE, check_storage_class, stored_headers
+from appliance.api.s3.handlers.objects import DEFAULT_CONTENT_TYPE, stored_headers
+from appliance.api.s3.handlers.write_options import check_write_options
 from appliance.api.s3.post_policy import (
     CheckedFileBody,
     check_conditions,
@@ -139,7 +140,7 @@ async def _post_object(
     if not key:
         raise InvalidArgument("User key must have a length greater than 0.")
     principal = await authorize_post(services, origin, access_key, bucket, key)
-    check_storage_class(fields)
+    check_write_options(fields)
 
     put = PutRequest(
         bucket=bucket,
