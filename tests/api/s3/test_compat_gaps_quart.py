@@ -271,3 +271,28 @@ async def test_post_with_kms_field_is_not_implemented(app: Quart) -> None:
     response = await post_form(app, "/forms", body, ctype)
     assert response.status_code == 501
     assert (await _call(app, "HEAD", "/forms/k")).status_code == 404
+
+
+# --------------------------------------------------------------------------- conditional DeleteObject, HeadBucket
+
+
+async def test_delete_object_if_match(app: Quart) -> None:
+    await _call(app, "PUT", "/deletes")
+    put = await _call(app, "PUT", "/deletes/k", body=b"x")
+    for value in ('"0000"', "", "W/", ",,", "\u00ff" * 500):
+        refused = await _call(app, "DELETE", "/deletes/k", headers={"If-Match": value.encode().decode("latin-1")})
+        assert refused.status_code == 412
+        assert code(await refused.get_data()) == "PreconditionFailed"
+    assert (await _call(app, "HEAD", "/deletes/k")).status_code == 200
+    missing = await _call(app, "DELETE", "/deletes/none", headers={"If-Match": '"0000"'})
+    assert (missing.status_code, code(await missing.get_data())) == (404, "NoSuchKey")
+    listed = f'"0000", {etag_of(put)}'
+    assert (await _call(app, "DELETE", "/deletes/k", headers={"If-Match": listed})).status_code == 204
+    assert (await _call(app, "HEAD", "/deletes/k")).status_code == 404
+
+
+async def test_head_bucket_headers(app: Quart) -> None:
+    await _call(app, "PUT", "/heads")
+    response = await _call(app, "HEAD", "/heads")
+    assert response.headers["x-amz-bucket-region"] == "us-east-1"
+    assert response.headers["x-amz-access-point-alias"] == "false"

@@ -151,3 +151,16 @@ def test_encryption_and_object_lock_options(s3: Any, bucket: str) -> None:
     assert (status, code) == (400, "InvalidRequest")
     listed = [obj["Key"] for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
     assert listed == ["sse-s3"]
+
+
+def test_conditional_delete_and_head_bucket(s3: Any, bucket: str) -> None:
+    put = s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    status, code, _ = error_of(s3.delete_object, Bucket=bucket, Key="k", IfMatch='"0000"')
+    assert (status, code) == (412, "PreconditionFailed")
+    status, code, _ = error_of(s3.delete_object, Bucket=bucket, Key="gone", IfMatch=put["ETag"])
+    assert (status, code) == (404, "NoSuchKey")
+    s3.delete_object(Bucket=bucket, Key="k", IfMatch=put["ETag"])
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    head = s3.head_bucket(Bucket=bucket)
+    assert head["BucketRegion"] == "us-east-1"
+    assert head["AccessPointAlias"] is False

@@ -119,7 +119,8 @@ async def create_bucket(ctx: RequestContext) -> Response:
 
 async def head_bucket(ctx: RequestContext) -> Response:
     bucket = await ctx.services.buckets.get_bucket(_bucket(ctx))
-    return empty_response(200, {"x-amz-bucket-region": bucket.region})
+    # A bucket name here is never an access point alias; SDKs read the header as a boolean.
+    return empty_response(200, {"x-amz-bucket-region": bucket.region, "x-amz-access-point-alias": "false"})
 
 
 async def delete_bucket(ctx: RequestContext) -> Response:

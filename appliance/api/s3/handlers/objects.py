@@ -17,13 +17,16 @@ from appliance.api.s3.usermeta import user_meta, wire_value  # user_meta is re-e
 from appliance.api.s3.xml import XmlBuilder, http_date
 from appliance.errors import (
     BackendError,
+    DeleteMarkerError,
     InvalidArgument,
     InvalidPartNumber,
     InvalidRequest,
     MissingContentLength,
+    NoSuchKey,
     NotImplementedAction,
+    PreconditionFailed,
 )
-from appliance.model import ObjectMeta, WriteCondition
+from appliance.model import ObjectMeta, WriteCondition, etag_matches
 from appliance.service.multipart import parse_part_number
 from appliance.service.objects import PutRequest
 
@@ -264,6 +267,16 @@ async def get_object(ctx: RequestContext) -> Response:
 async def delete_object(ctx: RequestContext) -> Response:
     bucket, key = _key(ctx)
     version_id = ctx.request.arg("versionId")
+    if_match = ctx.request.headers.get("if-match")
+    if if_match is not None:
+        # A conditional delete (S3's If-Match on DeleteObject): NoSuchKey when there is nothing (or a delete marker)
+        # to compare with, 412 when the ETag differs. Checked just before the delete, not inside its transaction.
+        try:
+            current = await ctx.services.objects.head_object(bucket, key, version_id)
+        except DeleteMarkerError:
+            raise NoSuchKey(f"The specified key does not exist: {key[:200]}") from None
+        if not etag_matches(if_match, current.etag):
+            raise PreconditionFailed("At least one of the pre-conditions you specified did not hold.")
     headers: dict[str, str] = {}
     if version_id is not None:
         removed = await ctx.services.objects.delete_version(bucket, key, version_id)
