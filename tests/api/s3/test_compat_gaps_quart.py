@@ -4,6 +4,8 @@ checksum algorithm, the copy source's expected owner, conditional CopyObject, th
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -296,3 +298,29 @@ async def test_head_bucket_headers(app: Quart) -> None:
     response = await _call(app, "HEAD", "/heads")
     assert response.headers["x-amz-bucket-region"] == "us-east-1"
     assert response.headers["x-amz-access-point-alias"] == "false"
+
+
+async def test_delete_objects_etag_conditions(app: Quart) -> None:
+    await _call(app, "PUT", "/batch")
+    put = await _call(app, "PUT", "/batch/a", body=b"a")
+    await _call(app, "PUT", "/batch/b", body=b"b")
+    await _call(app, "PUT", "/batch/c", body=b"c")
+    body = (
+        "<Delete>"
+        f"<Object><Key>a</Key><ETag>{etag_of(put)}</ETag></Object>"
+        '<Object><Key>b</Key><ETag>"0000"</ETag></Object>'
+        "<Object><Key>c</Key></Object>"
+        '<Object><Key>none</Key><ETag>"0000"</ETag></Object>'
+        "<Object><Key>b</Key><ETag></ETag></Object>"
+        "</Delete>"
+    ).encode()
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    response = await _call(app, "POST", "/batch?delete", body=body, headers={"Content-MD5": md5})
+    assert response.status_code == 200
+    xml = ET.fromstring(await response.get_data())
+    ns = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+    deleted = sorted(d.findtext(f"{ns}Key") or "" for d in xml.iter(f"{ns}Deleted"))
+    errors = sorted((e.findtext(f"{ns}Key"), e.findtext(f"{ns}Code")) for e in xml.iter(f"{ns}Error"))
+    assert deleted == ["a", "c"]
+    assert errors == [("b", "PreconditionFailed"), ("b", "PreconditionFailed"), ("none", "NoSuchKey")]
+    assert (await _call(app, "HEAD", "/batch/b")).status_code == 200

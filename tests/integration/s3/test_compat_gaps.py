@@ -164,3 +164,15 @@ def test_conditional_delete_and_head_bucket(s3: Any, bucket: str) -> None:
     head = s3.head_bucket(Bucket=bucket)
     assert head["BucketRegion"] == "us-east-1"
     assert head["AccessPointAlias"] is False
+
+
+def test_delete_objects_with_etags(s3: Any, bucket: str) -> None:
+    first = s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="b", Body=b"b")
+    result = s3.delete_objects(
+        Bucket=bucket,
+        Delete={"Objects": [{"Key": "a", "ETag": first["ETag"]}, {"Key": "b", "ETag": '"0000"'}]},
+    )
+    assert [d["Key"] for d in result["Deleted"]] == ["a"]
+    assert [(e["Key"], e["Code"]) for e in result["Errors"]] == [("b", "PreconditionFailed")]
+    assert [obj["Key"] for obj in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["b"]

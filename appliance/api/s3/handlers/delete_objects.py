@@ -13,7 +13,19 @@ from appliance.api.s3.context import RequestContext
 from appliance.api.s3.error_map import s3_error_for
 from appliance.api.s3.render import xml_response
 from appliance.api.s3.xml import XmlBuilder, local_name, parse_xml
-from appliance.errors import InvalidRequest, MalformedXML, RequestError, S3IpfsError
+from appliance.errors import (
+    DeleteMarkerError,
+    InvalidArgument,
+    InvalidRequest,
+    KeyTooLongError,
+    MalformedXML,
+    NoSuchKey,
+    NoSuchVersion,
+    PreconditionFailed,
+    RequestError,
+    S3IpfsError,
+)
+from appliance.model import etag_matches
 
 __all__ = ["MAX_DELETE_KEYS", "delete_objects", "parse_delete"]
 
@@ -28,11 +40,12 @@ def _text(element: Element) -> str:
     return element.text or ""
 
 
-def parse_delete(body: bytes) -> tuple[bool, list[tuple[str, str | None]]]:
-    """(quiet, [(key, version id)]) from a <Delete> document; MalformedXML for anything S3 would refuse."""
+def parse_delete(body: bytes) -> tuple[bool, list[tuple[str, str | None, str | None]]]:
+    """(quiet, [(key, version id, ETag condition)]) from a <Delete> document; MalformedXML for anything S3 would
+    refuse. LastModifiedTime and Size (conditions of directory buckets only) are accepted and not evaluated."""
     root = parse_xml(body, expected_root="Delete")
     quiet = False
-    entries: list[tuple[str, str | None]] = []
+    entries: list[tuple[str, str | None, str | None]] = []
     for child in root:
         name = local_name(child.tag)
         if name == "Quiet":
@@ -43,17 +56,20 @@ def parse_delete(body: bytes) -> tuple[bool, list[tuple[str, str | None]]]:
         elif name == "Object":
             key: str | None = None
             version: str | None = None
+            etag: str | None = None
             for part in child:
                 part_name = local_name(part.tag)
                 if part_name == "Key":
                     key = _text(part)
                 elif part_name == "VersionId":
                     version = _text(part)
-                elif part_name not in ("ETag", "LastModifiedTime", "Size"):
+                elif part_name == "ETag":
+                    etag = _text(part)
+                elif part_name not in ("LastModifiedTime", "Size"):
                     raise MalformedXML()
             if not key:
                 raise MalformedXML()
-            entries.append((key, version))
+            entries.append((key, version, etag))
             if len(entries) > MAX_DELETE_KEYS:
                 raise MalformedXML()
         else:
@@ -71,21 +87,54 @@ def _has_integrity_header(headers: dict[str, str]) -> bool:
     )
 
 
+async def _failed_conditions(
+    ctx: RequestContext, bucket: str, parsed: list[tuple[str, str | None, str | None]]
+) -> dict[int, RequestError]:
+    """The entries whose <ETag> condition fails (S3's per-key PreconditionFailed, or NoSuchKey when there is no
+    object to compare with), by index. Checked just before the delete, not inside its transaction."""
+    refused: dict[int, RequestError] = {}
+    for index, (key, version, etag) in enumerate(parsed):
+        if etag is None:
+            continue
+        try:
+            current = await ctx.services.objects.head_object(bucket, key, version)
+        except DeleteMarkerError:
+            refused[index] = NoSuchKey("The specified key does not exist.")
+            continue
+        except (NoSuchKey, NoSuchVersion, InvalidArgument, KeyTooLongError) as error:
+            refused[index] = error
+            continue
+        if not etag_matches(etag, current.etag):
+            refused[index] = PreconditionFailed("At least one of the pre-conditions you specified did not hold.")
+    return refused
+
+
 async def delete_objects(ctx: RequestContext) -> Response:
     bucket = ctx.request.bucket
     assert bucket is not None
     if not _has_integrity_header(ctx.request.headers):
         raise InvalidRequest("Missing required header for this request: Content-MD5.")
     body = await ctx.read_small_body(ctx.services.s3.max_xml_body_bytes)
-    quiet, entries = parse_delete(body)
-    denied = await denied_deletes(ctx, entries)
-    allowed = [entry for index, entry in enumerate(entries) if index not in denied]
+    quiet, parsed = parse_delete(body)
+    keys = [(key, version) for key, version, _ in parsed]
+    denied = await denied_deletes(ctx, keys)
+    # Conditions are evaluated only for the keys the caller may delete: a denied key reveals nothing of its ETag.
+    refused = await _failed_conditions(
+        ctx,
+        bucket,
+        [entry if index not in denied else (entry[0], entry[1], None) for index, entry in enumerate(parsed)],
+    )
+    allowed = [entry for index, entry in enumerate(keys) if index not in denied and index not in refused]
     results = await ctx.services.objects.delete_objects(bucket, allowed) if allowed else []
     xml = XmlBuilder("DeleteResult")
     for index in sorted(denied):  # refused per key, as S3 does, without touching the others
-        key, version = entries[index]
+        key, version = keys[index]
         xml.open("Error").leaf("Key", key).leaf("VersionId", version)
         xml.leaf("Code", "AccessDenied").leaf("Message", "Access Denied").close("Error")
+    for index, refusal in refused.items():
+        key, version = keys[index]
+        xml.open("Error").leaf("Key", key).leaf("VersionId", version)
+        xml.leaf("Code", s3_error_for(refusal)[0]).leaf("Message", client_message(refusal)).close("Error")
     for result in results:
         if result.error is None:
             if not quiet:
