@@ -324,3 +324,11 @@ async def test_delete_objects_etag_conditions(app: Quart) -> None:
     assert deleted == ["a", "c"]
     assert errors == [("b", "PreconditionFailed"), ("b", "PreconditionFailed"), ("none", "NoSuchKey")]
     assert (await _call(app, "HEAD", "/batch/b")).status_code == 200
+
+
+@pytest.mark.parametrize(("value", "status"), [("true", 501), ("TRUE", 501), ("false", 200), ("\u00ff", 200)])
+async def test_create_bucket_with_object_lock(app: Quart, value: str, status: int) -> None:
+    header = {"x-amz-bucket-object-lock-enabled": value.encode().decode("latin-1")}
+    response = await _call(app, "PUT", "/locked", headers=header)
+    assert response.status_code == status
+    assert (await _call(app, "HEAD", "/locked")).status_code == (200 if status == 200 else 404)

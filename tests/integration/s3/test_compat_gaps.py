@@ -176,3 +176,9 @@ def test_delete_objects_with_etags(s3: Any, bucket: str) -> None:
     assert [d["Key"] for d in result["Deleted"]] == ["a"]
     assert [(e["Key"], e["Code"]) for e in result["Errors"]] == [("b", "PreconditionFailed")]
     assert [obj["Key"] for obj in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["b"]
+
+
+def test_create_bucket_with_object_lock_is_not_implemented(s3: Any) -> None:
+    status, code, _ = error_of(s3.create_bucket, Bucket="compat-locked-bucket", ObjectLockEnabledForBucket=True)
+    assert (status, code) == (501, "NotImplemented")
+    assert "compat-locked-bucket" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]

@@ -16,6 +16,7 @@ from appliance.errors import (
     InvalidArgument,
     InvalidLocationConstraint,
     MalformedXML,
+    NotImplementedAction,
 )
 
 __all__ = ["create_bucket", "delete_bucket", "get_bucket_location", "head_bucket", "list_buckets"]
@@ -101,6 +102,9 @@ async def create_bucket(ctx: RequestContext) -> Response:
     """CreateBucket. Re-creating a bucket you own answers 200 on a us-east-1 endpoint (S3's legacy behaviour there)
     and BucketAlreadyOwnedByYou (409) elsewhere; a bucket another owner holds is BucketAlreadyExists (409)."""
     bucket = _bucket(ctx)
+    if ctx.request.header("x-amz-bucket-object-lock-enabled").strip().lower() == "true":
+        # A bucket the client believes is WORM-protected must not be created without that protection.
+        raise NotImplementedAction("Object Lock is not implemented.")
     region = await _location_constraint(ctx)
     owner = ctx.principal.account
     settings = creation_settings(ctx.request, owner)  # x-amz-acl, x-amz-grant-*, x-amz-object-ownership
