@@ -83,3 +83,33 @@ def test_copy_actions() -> None:
 def test_method_not_allowed(method: str, path: bytes) -> None:
     with pytest.raises(MethodNotAllowed):
         _route(method, path)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query"),
+    [
+        ("GET", b"/b", b"session"),  # CreateSession (S3 Express): never a listing
+        ("PUT", b"/b/k", b"renameObject"),  # RenameObject: never an empty PutObject
+        ("GET", b"/b", b"lifecycle"),
+        ("PUT", b"/b", b"object-lock"),
+        ("GET", b"/b/k", b"retention"),
+        ("PUT", b"/b/k", b"legal-hold"),
+        ("GET", b"/b", b"replication"),
+        ("GET", b"/b", b"website"),
+        ("GET", b"/b", b"logging"),
+        ("GET", b"/b", b"notification"),
+        ("GET", b"/b", b"inventory"),
+        ("GET", b"/b", b"analytics"),
+        ("GET", b"/b", b"metrics"),
+        ("GET", b"/b", b"intelligent-tiering"),
+        ("GET", b"/b", b"accelerate"),
+        ("GET", b"/b", b"requestPayment"),
+        ("GET", b"/b", b"encryption"),
+        ("POST", b"/b/k", b"select&select-type=2"),
+        ("POST", b"/b/k", b"restore"),
+        ("GET", b"/b/k", b"torrent"),
+    ],
+)
+def test_every_unoffered_action_is_not_implemented(method: str, path: bytes, query: bytes) -> None:
+    with pytest.raises(NotImplementedAction):
+        _route(method, path, query)
