@@ -28,8 +28,12 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
         return None
     if not first_text:
         suffix = int(last_text)
-        if suffix == 0 or size == 0:
+        if suffix == 0:
             raise InvalidRange(object_size=size)
+        if size == 0:
+            # "The last N bytes" of an empty object is the whole (empty) object: 200, as S3 answers tail reads
+            # (bytes=0- on an empty object stays 416: it names a first byte that does not exist).
+            return None
         return max(0, size - suffix), size - 1
     first = int(first_text)
     if last_text and int(last_text) < first:

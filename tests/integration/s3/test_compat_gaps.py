@@ -182,3 +182,13 @@ def test_create_bucket_with_object_lock_is_not_implemented(s3: Any) -> None:
     status, code, _ = error_of(s3.create_bucket, Bucket="compat-locked-bucket", ObjectLockEnabledForBucket=True)
     assert (status, code) == (501, "NotImplemented")
     assert "compat-locked-bucket" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_tail_read_of_an_empty_object(s3: Any, raw_s3: Raw, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="empty", Body=b"")
+    got = s3.get_object(Bucket=bucket, Key="empty", Range="bytes=-8")
+    assert (got["ResponseMetadata"]["HTTPStatusCode"], got["Body"].read()) == (200, b"")
+    response = raw_s3("GET", f"/{bucket}/empty", headers={"Range": "bytes=-0"})
+    assert (response.status_code, response.headers["Content-Range"]) == (416, "bytes */0")
+    status, code, _ = error_of(s3.get_object, Bucket=bucket, Key="empty", Range="bytes=0-0")
+    assert (status, code) == (416, "InvalidRange")

@@ -120,3 +120,15 @@ def test_if_match_checked_before_if_none_match() -> None:
 def test_unparseable_dates_are_ignored(value: str) -> None:
     _check(if_modified_since=value)
     _check(if_unmodified_since=value)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("bytes=-1", None), ("bytes=-9999999999999999999", None), ("bytes=0-", "416"), ("bytes=-0", "416")],
+)
+def test_ranges_of_an_empty_object(header: str, expected: str | None) -> None:
+    if expected == "416":
+        with pytest.raises(InvalidRange):
+            parse_range(header, 0)
+    else:
+        assert parse_range(header, 0) is None  # a tail read of an empty object is the whole (empty) object
