@@ -332,3 +332,21 @@ async def test_create_bucket_with_object_lock(app: Quart, value: str, status: in
     response = await _call(app, "PUT", "/locked", headers=header)
     assert response.status_code == status
     assert (await _call(app, "HEAD", "/locked")).status_code == (200 if status == 200 else 404)
+
+
+async def test_list_uploads_page_ending_on_a_prefix(app: Quart) -> None:
+    await _call(app, "PUT", "/uploads")
+    for key in ("a/1", "a/2", "b"):
+        await _call(app, "POST", f"/uploads/{key}?uploads")
+    first = await _call(app, "GET", "/uploads?uploads&delimiter=%2F&max-uploads=1")
+    xml = ET.fromstring(await first.get_data())
+    ns = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+    assert xml.findtext(f"{ns}IsTruncated") == "true"
+    assert xml.findtext(f"{ns}NextKeyMarker") == "a/"
+    second = await _call(app, "GET", "/uploads?uploads&delimiter=%2F&max-uploads=1&key-marker=a%2F")
+    xml = ET.fromstring(await second.get_data())
+    assert [u.findtext(f"{ns}Key") for u in xml.iter(f"{ns}Upload")] == ["b"]
+    assert xml.findtext(f"{ns}IsTruncated") == "false"
+    for hostile in ("-1", "x", "1" * 30, "%00"):
+        response = await _call(app, "GET", f"/uploads?uploads&max-uploads={hostile}")
+        assert (response.status_code, code(await response.get_data())) == (400, "InvalidArgument")

@@ -192,3 +192,17 @@ def test_tail_read_of_an_empty_object(s3: Any, raw_s3: Raw, bucket: str) -> None
     assert (response.status_code, response.headers["Content-Range"]) == (416, "bytes */0")
     status, code, _ = error_of(s3.get_object, Bucket=bucket, Key="empty", Range="bytes=0-0")
     assert (status, code) == (416, "InvalidRange")
+
+
+def test_list_multipart_uploads_pages_through_common_prefixes(s3: Any, bucket: str) -> None:
+    for key in ("a/1", "a/2", "b", "c/1", "c/2", "d"):
+        s3.create_multipart_upload(Bucket=bucket, Key=key)
+    paginator = s3.get_paginator("list_multipart_uploads")
+    keys: list[str] = []
+    prefixes: list[str] = []
+    for page in paginator.paginate(Bucket=bucket, Delimiter="/", PaginationConfig={"PageSize": 1}):
+        keys += [upload["Key"] for upload in page.get("Uploads", [])]
+        prefixes += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+    assert (keys, prefixes) == (["b", "d"], ["a/", "c/"])
+    empty = s3.list_multipart_uploads(Bucket=bucket, MaxUploads=0)
+    assert (empty["IsTruncated"], empty.get("Uploads", [])) == (False, [])

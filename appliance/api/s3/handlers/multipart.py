@@ -259,9 +259,14 @@ async def list_multipart_uploads(ctx: RequestContext) -> Response:
     entries: list[UploadMeta] = []
     prefixes: list[str] = []
     truncated = False
+    last_was_prefix = False
     skipping_marker_key = bool(key_marker) and bool(id_marker)
+    # A key marker that is a common prefix a previous page returned: the keys under it were rolled up there.
+    rolled_up = key_marker if delimiter and key_marker.endswith(delimiter) and not id_marker else ""
     for upload in uploads:
         if not upload.key.startswith(prefix):
+            continue
+        if rolled_up and upload.key.startswith(rolled_up):
             continue
         if key_marker:
             if upload.key < key_marker:
@@ -281,15 +286,18 @@ async def list_multipart_uploads(ctx: RequestContext) -> Response:
         if common is not None and prefixes and prefixes[-1] == common:
             continue
         if len(entries) + len(prefixes) == limit:
-            truncated = True
+            truncated = limit > 0  # max-uploads=0 is an empty, complete page, as ListObjects answers
             break
+        last_was_prefix = common is not None
         if common is not None:
             prefixes.append(common)
         else:
             entries.append(upload)
     xml = XmlBuilder("ListMultipartUploadsResult")
     xml.leaf("Bucket", bucket).leaf("KeyMarker", enc(key_marker)).leaf("UploadIdMarker", id_marker)
-    if truncated and entries:
+    if truncated and last_was_prefix:  # the page ended on a common prefix: continue after everything under it
+        xml.leaf("NextKeyMarker", enc(prefixes[-1])).leaf("NextUploadIdMarker", "")
+    elif truncated and entries:
         xml.leaf("NextKeyMarker", enc(entries[-1].key)).leaf("NextUploadIdMarker", entries[-1].upload_id)
     xml.leaf("MaxUploads", limit).leaf("IsTruncated", truncated)
     if prefix:
