@@ -206,3 +206,16 @@ def test_list_multipart_uploads_pages_through_common_prefixes(s3: Any, bucket: s
     assert (keys, prefixes) == (["b", "d"], ["a/", "c/"])
     empty = s3.list_multipart_uploads(Bucket=bucket, MaxUploads=0)
     assert (empty["IsTruncated"], empty.get("Uploads", [])) == (False, [])
+
+
+@pytest.mark.parametrize("operation", ["list_objects", "list_objects_v2", "list_object_versions"])
+def test_listings_page_through_common_prefixes(s3: Any, bucket: str, operation: str) -> None:
+    for key in ("a/1", "a/2", "b", "c/1", "c/2", "d"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    keys: list[str] = []
+    prefixes: list[str] = []
+    for page in s3.get_paginator(operation).paginate(Bucket=bucket, Delimiter="/", PaginationConfig={"PageSize": 1}):
+        entries = page.get("Versions", []) if operation == "list_object_versions" else page.get("Contents", [])
+        keys += [entry["Key"] for entry in entries]
+        prefixes += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+    assert (keys, prefixes) == (["b", "d"], ["a/", "c/"])
