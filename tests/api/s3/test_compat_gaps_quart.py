@@ -350,3 +350,18 @@ async def test_list_uploads_page_ending_on_a_prefix(app: Quart) -> None:
     for hostile in ("-1", "x", "1" * 30, "%00"):
         response = await _call(app, "GET", f"/uploads?uploads&max-uploads={hostile}")
         assert (response.status_code, code(await response.get_data())) == (400, "InvalidArgument")
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [("/other", 200), ("https://example.com/x", 200), ("ftp://x", 400), ("other", 400), ("/" + "a" * 3000, 400)],
+)
+async def test_website_redirect_location(app: Quart, value: str, status: int) -> None:
+    await _call(app, "PUT", "/redirects")
+    put = await _call(app, "PUT", "/redirects/k", body=b"x", headers={"x-amz-website-redirect-location": value})
+    assert put.status_code == status
+    if status == 200:
+        head = await _call(app, "HEAD", "/redirects/k")
+        assert head.headers["x-amz-website-redirect-location"] == value
+    else:
+        assert code(await put.get_data()) == "InvalidArgument"

@@ -219,3 +219,10 @@ def test_listings_page_through_common_prefixes(s3: Any, bucket: str, operation: 
         keys += [entry["Key"] for entry in entries]
         prefixes += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
     assert (keys, prefixes) == (["b", "d"], ["a/", "c/"])
+
+
+def test_website_redirect_location_is_kept(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", WebsiteRedirectLocation="/elsewhere")
+    assert s3.head_object(Bucket=bucket, Key="k")["WebsiteRedirectLocation"] == "/elsewhere"
+    status, code, _ = error_of(s3.put_object, Bucket=bucket, Key="k", Body=b"x", WebsiteRedirectLocation="nowhere")
+    assert (status, code) == (400, "InvalidArgument")

@@ -47,7 +47,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 # Standard headers stored with the object and returned on GET/HEAD.
-STORED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
+STORED_HEADERS = (
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "expires",
+    "x-amz-website-redirect-location",  # kept and returned as S3 does (no website hosting serves it here)
+)
 # GET query parameters that override response headers (signed requests only, which all of ours are).
 OVERRIDES = {
     "response-content-type": "Content-Type",

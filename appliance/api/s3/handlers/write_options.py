@@ -47,7 +47,8 @@ def check_storage_class(headers: Mapping[str, str]) -> None:
 def check_write_options(headers: Mapping[str, str]) -> None:
     """The storage class, server-side encryption and object lock of a write, as S3 answers a bucket without
     object lock and without KMS: AES256 (SSE-S3) is accepted, aws:kms and customer keys are NotImplemented, another
-    encryption name is InvalidArgument, object lock headers are InvalidRequest."""
+    encryption name is InvalidArgument, object lock headers are InvalidRequest; a website redirect location must start
+    with '/', 'http://' or 'https://' (at most 2 KiB), else InvalidArgument."""
     check_storage_class(headers)
     sse = headers.get(_SSE)
     if sse is not None and sse != "AES256":
@@ -60,6 +61,11 @@ def check_write_options(headers: Mapping[str, str]) -> None:
         raise NotImplementedAction("Server-side encryption with customer-provided keys is not implemented.")
     if any(name in headers for name in _LOCK):
         raise InvalidRequest("Bucket is missing Object Lock Configuration")
+    redirect = headers.get("x-amz-website-redirect-location")
+    if redirect is not None and (
+        not redirect.startswith(("/", "http://", "https://")) or len(redirect.encode("utf-8", "replace")) > 2048
+    ):
+        raise InvalidArgument("The website redirect location must have a prefix of 'http://' or 'https://' or '/'.")
 
 
 def check_read_options(headers: Mapping[str, str]) -> None:
