@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from appliance.model import (
+    AccessKeyRecord,
     AddedContent,
     BucketMeta,
     CompletedUpload,
     DagCheck,
     DamageReport,
+    IamGroup,
+    IamUser,
+    IamView,
     ListPage,
+    ManagedPolicy,
     ObjectMeta,
     PartMeta,
     PeerInfo,
@@ -30,7 +35,16 @@ from appliance.model import (
 if TYPE_CHECKING:  # the parsed policy type lives with its parser; this module only names it
     from appliance.service.iam_policy import Policy
 
-__all__ = ["ContentStore", "DagChecker", "MetadataStore", "ObjectBody", "Pinner", "PolicySource", "ScrubStore"]
+__all__ = [
+    "ContentStore",
+    "DagChecker",
+    "IamStore",
+    "MetadataStore",
+    "ObjectBody",
+    "Pinner",
+    "PolicySource",
+    "ScrubStore",
+]
 
 
 class ObjectBody(Protocol):
@@ -482,3 +496,55 @@ class PolicySource(Protocol):
     def record_use(self, access_key: str, now: float) -> None:
         """Note that `access_key` was used at `now` (last-used time; may be batched)."""
         ...
+
+
+class IamStore(Protocol):
+    """IAM records in the metadata store (state/iam_store.py). Each method is one whole transaction; every write
+    moves `iam_generation()`, in whichever process it ran. Unknown entities raise NoSuchEntity, duplicates
+    EntityAlreadyExists, limits IamLimitExceeded, a policy still attached DeleteConflict."""
+
+    def iam_generation(self) -> int:
+        """The change counter: moves on every IAM write (not on last-used times)."""
+        ...
+
+    def iam_create_user(self, user: IamUser) -> None: ...
+    def iam_get_user(self, name: str) -> IamUser | None: ...
+    def iam_list_users(self) -> list[IamUser]: ...
+    def iam_modify_user(self, name: str, change: Callable[[IamUser], IamUser]) -> IamUser:
+        """Replace the record by change(record) in one transaction (no rename, no attachment change)."""
+        ...
+
+    def iam_delete_user(self, name: str) -> list[str]:
+        """Delete the user with its keys, memberships and attachments; the deleted key ids."""
+        ...
+
+    def iam_create_group(self, group: IamGroup) -> None: ...
+    def iam_get_group(self, name: str) -> tuple[IamGroup, list[str]] | None: ...
+    def iam_list_groups(self) -> list[IamGroup]: ...
+    def iam_modify_group(self, name: str, change: Callable[[IamGroup], IamGroup]) -> IamGroup: ...
+    def iam_delete_group(self, name: str) -> None: ...
+    def iam_set_member(self, group: str, user: str, *, member: bool) -> bool: ...
+    def iam_groups_of(self, user: str) -> list[IamGroup]: ...
+
+    def iam_create_key(self, record: AccessKeyRecord, *, limit: int, now: float) -> None: ...
+    def iam_rotate_key(self, record: AccessKeyRecord, *, old_expires: float, limit: int, now: float) -> list[str]:
+        """Store `record` and make the user's other usable keys expire at `old_expires`; their ids."""
+        ...
+
+    def iam_get_key(self, access_key: str) -> AccessKeyRecord | None: ...
+    def iam_list_keys(self, user: str) -> list[AccessKeyRecord]: ...
+    def iam_set_key_status(self, access_key: str, status: str) -> AccessKeyRecord: ...
+    def iam_delete_key(self, access_key: str) -> None: ...
+    def iam_record_use(self, uses: Mapping[str, float]) -> None:
+        """Last-used times (batched by the caller)."""
+        ...
+
+    def iam_identity(self, access_key: str) -> tuple[AccessKeyRecord, IamUser] | None: ...
+    def iam_view(self, user: str) -> IamView: ...
+
+    def iam_put_policy(self, policy: ManagedPolicy, *, create: bool) -> ManagedPolicy: ...
+    def iam_get_policy(self, name: str) -> ManagedPolicy | None: ...
+    def iam_list_policies(self) -> list[ManagedPolicy]: ...
+    def iam_policy_entities(self, name: str) -> list[tuple[str, str]]: ...
+    def iam_delete_policy(self, name: str) -> None: ...
+    def iam_attach(self, kind: str, entity: str, policy: str, *, attach: bool, builtin: bool, limit: int) -> bool: ...

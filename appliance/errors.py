@@ -20,6 +20,7 @@ S3IpfsError                      exit 1
 │       ├── AuthorizationHeaderMalformed, AuthorizationQueryParametersError
 │       ├── RequestTimeTooSkewed, ExpiredPresignedRequest
 │       └── XAmzContentSHA256Mismatch
+│   └── NoSuchEntity, EntityAlreadyExists, DeleteConflict, IamLimitExceeded (IAM, admin API only)
 ├── BackendUnavailable           exit 3   Kubo (or another daemon) cannot be reached: retry later
 └── BackendError                 exit 4   a daemon answered with an error we cannot map
     └── ContentIntegrityError             the node's bytes are not what the CID names (corrupt, short, long)
@@ -37,6 +38,10 @@ __all__ = [
     "NoSuchBucketPolicy",
     "NoSuchPublicAccessBlockConfiguration",
     "OwnershipControlsNotFoundError",
+    "DeleteConflict",
+    "EntityAlreadyExists",
+    "IamLimitExceeded",
+    "NoSuchEntity",
     "ContentIntegrityError",
     "InvalidPolicyDocument",
     "IncorrectNumberOfFilesInPostRequest",
@@ -444,3 +449,27 @@ class InvalidBucketAclWithObjectOwnership(RequestError):
 
 class OwnershipControlsNotFoundError(RequestError):
     default_message = "The bucket ownership controls were not found"
+
+
+class NoSuchEntity(RequestError):
+    """An IAM user, group, access key or policy that does not exist (admin API: 404)."""
+
+    default_message = "The IAM entity does not exist."
+
+
+class EntityAlreadyExists(RequestError):
+    """An IAM user, group, access key or policy of that name exists already (admin API: 409)."""
+
+    default_message = "The IAM entity exists already."
+
+
+class DeleteConflict(RequestError):
+    """An IAM entity cannot be deleted while others use it (a managed policy still attached; admin API: 409)."""
+
+    default_message = "The IAM entity is in use."
+
+
+class IamLimitExceeded(RequestError):
+    """An IAM limit (access keys per user, policies per entity) would be exceeded (admin API: 409)."""
+
+    default_message = "An IAM limit would be exceeded."

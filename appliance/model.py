@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from appliance.errors import InvalidBucketName, KeyTooLongError
@@ -13,6 +14,11 @@ __all__ = [
     "ANONYMOUS",
     "Principal",
     "MAX_KEY_BYTES",
+    "AccessKeyRecord",
+    "IamGroup",
+    "IamUser",
+    "IamView",
+    "ManagedPolicy",
     "AddedContent",
     "BlockFault",
     "BucketMeta",
@@ -542,3 +548,82 @@ class Principal:
 
 
 ANONYMOUS = Principal(user="", access_key="", account="")
+
+
+# ---- IAM (state/iam_store.py keeps them; service/iam.py manages them) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IamUser:
+    """An IAM user. `user_id` is its stable canonical id (the owner id of what it creates; survives key rotation).
+    `inline` maps inline policy names to their documents; `attached` names managed or built-in policies."""
+
+    name: str
+    user_id: str
+    arn: str
+    created: float
+    path: str = "/"
+    tags: tuple[tuple[str, str], ...] = ()
+    inline: tuple[tuple[str, str], ...] = ()
+    attached: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IamGroup:
+    """An IAM group: its members get its inline and attached policies."""
+
+    name: str
+    group_id: str
+    arn: str
+    created: float
+    path: str = "/"
+    inline: tuple[tuple[str, str], ...] = ()
+    attached: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKeyRecord:
+    """An access key as stored: the secret only sealed (AES-256-GCM under the IAM key `key_id`, the access key id as
+    associated data), never in clear. `expires` 0 = never; `last_used` 0 = never used."""
+
+    access_key: str
+    user: str
+    status: str  # "Active" | "Inactive"
+    created: float
+    key_id: str
+    sealed: bytes = field(repr=False)
+    expires: float = 0.0
+    last_used: float = 0.0
+
+    def __repr__(self) -> str:
+        return (
+            f"AccessKeyRecord(access_key={self.access_key!r}, user={self.user!r}, status={self.status!r}, "
+            f"expires={self.expires!r}, sealed='***')"
+        )
+
+    def usable(self, now: float) -> bool:
+        """Active and not past its expiry."""
+        return self.status == "Active" and (not self.expires or now < self.expires)
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedPolicy:
+    """A customer-managed IAM policy: a name and its current document (`version` counts its updates)."""
+
+    name: str
+    arn: str
+    document: str
+    created: float
+    updated: float
+    version: int = 1
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IamView:
+    """What a user's policies come from, read in one transaction: the user, its groups, and the documents of the
+    managed policies any of them attaches (built-in names are absent: the service knows those)."""
+
+    user: IamUser
+    groups: tuple[IamGroup, ...]
+    managed: Mapping[str, str]

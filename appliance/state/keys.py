@@ -28,6 +28,9 @@ Named databases (all in one environment):
                     b"history" + finish time (8, ordered) + run id -> a finished run's summary (JSON)
     completed_uploads  upload id (ASCII) -> completed-upload record (codec.encode_completed)  (schema 5)
     completed_due      completion time (8 bytes, ordered) + upload id -> b""  (expiry order)  (schema 5)
+    iam             IAM records (JSON) under one-letter prefixes (state/iam_store.py)           (schema 6)
+    iam_usage       access key id (ASCII) -> last-used time (8 bytes, pack_time); written in batches, outside
+                    the IAM change counter (meta b"iam_generation", 8 bytes big-endian) that every IAM write bumps
 
 A noncurrent version's CID is referenced in cid_refs by VERSION_REF_MARK + its versions-db key.
 
@@ -112,6 +115,8 @@ DB_SPECS: tuple[tuple[bytes, bool], ...] = (
     (b"scrub", False),
     (b"completed_uploads", False),
     (b"completed_due", False),
+    (b"iam", False),
+    (b"iam_usage", False),
 )
 
 _TIME = struct.Struct(">Q")
@@ -146,6 +151,8 @@ class Dbs:
     scrub: Any
     completed_uploads: Any
     completed_due: Any
+    iam: Any
+    iam_usage: Any
 
 
 def bucket_key(bucket: str) -> bytes:

@@ -22,6 +22,7 @@ from appliance.model import BucketMeta, ListPage, ObjectMeta, PutOutcome, WriteC
 from appliance.state import codec, keys, pins, versions
 from appliance.state.codec import UnpinJob
 from appliance.state.damage_store import DamageMethods
+from appliance.state.iam_store import IamMethods
 from appliance.state.migrations import read_version
 from appliance.state.pin_store import PinMethods
 from appliance.state.scrub_store import ScrubMethods
@@ -33,7 +34,7 @@ from appliance.state.version_store import VersionMethods
 __all__ = ["DEFAULT_MAP_SIZE", "DEFAULT_UNPIN_LEASE", "DEFAULT_UNPINNED_TTL", "LmdbMetadataStore"]
 
 
-class LmdbMetadataStore(UploadMethods, VersionMethods, PinMethods, DamageMethods, ScrubMethods):
+class LmdbMetadataStore(UploadMethods, VersionMethods, PinMethods, DamageMethods, ScrubMethods, IamMethods):
     """components.MetadataStore on an LMDB environment directory; open one per path per process.
 
     Beyond the Protocol: an unpin claimed more than `unpin_lease` seconds ago is claimable again (its

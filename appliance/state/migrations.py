@@ -44,12 +44,18 @@ def _completed_uploads(txn: Any, dbs: Dbs) -> None:
     CompleteMultipartUpload gets its first answer. They start empty: uploads completed before have no record."""
 
 
+def _iam(txn: Any, dbs: Dbs) -> None:
+    """Version 6: IAM users, groups, access keys and policies (iam) and key last-used times (iam_usage). Both start
+    empty: the root key pair (keys/root.json) stays the only identity until users are created."""
+
+
 MIGRATIONS: tuple[tuple[int, Migration], ...] = (
     (1, _initial),
     (2, _multipart),
     (3, _pins),
     (4, _integrity),
     (5, _completed_uploads),
+    (6, _iam),
 )
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
