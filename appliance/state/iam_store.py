@@ -386,14 +386,15 @@ class IamMethods(StoreBase):
                     txn.put(access_key.encode("utf-8"), keys.pack_time(when), db=self._dbs.iam_usage)
 
     @_guarded
-    def iam_identity(self, access_key: str) -> tuple[AccessKeyRecord, IamUser] | None:
-        """The key and its user, read together (None when the key is unknown)."""
+    def iam_identity(self, access_key: str) -> tuple[AccessKeyRecord, IamUser, tuple[str, ...]] | None:
+        """The key, its user and the user's group names, read together (None when the key is unknown)."""
         with self._env.begin() as txn:
             raw = self._get(txn, b"k" + access_key.encode("utf-8"))
             if raw is None:
                 return None
             record: AccessKeyRecord = _decode(_load_key, raw, "access key")
-            return record, self._user(txn, record.user)
+            groups = tuple(g.name for g in self._user_groups(txn, record.user))
+            return record, self._user(txn, record.user), groups
 
     @_guarded
     def iam_view(self, user: str) -> IamView:
