@@ -18,6 +18,7 @@ __all__ = [
     "AuthConfig",
     "CacheConfig",
     "ClusterConfig",
+    "IamConfig",
     "IpfsConfig",
     "MetadataConfig",
     "NodeConfig",
@@ -220,6 +221,21 @@ class ScrubConfig(_Section):
     )
 
 
+class IamConfig(_Section):
+    """IAM users, groups, access keys and policies (s3ipfs iam; docs/iam.md)."""
+
+    # The 256-bit key sealing access-key secrets in the metadata store; created 0600 on first start.
+    key_file: str = ""  # default: <state_dir>/keys/iam.key
+    usage_flush_seconds: float = Field(
+        default=60.0, gt=0, description="how often each process writes access keys' last-used times"
+    )
+    max_keys_per_user: int = Field(default=2, ge=1, le=100, description="access keys per user (rotation adds one)")
+    max_attached_policies: int = Field(default=20, ge=1, le=1000, description="managed policies per user or group")
+    max_rotation_grace_seconds: float = Field(
+        default=90 * 86400.0, ge=0, description="the longest grace a key rotation may give the old key"
+    )
+
+
 class NodeConfig(_Section):
     """The local IPFS and IPFS-Cluster daemons (s3ipfs node init/status/start/stop)."""
 
@@ -243,6 +259,7 @@ class AppConfig(_Section):
     cluster: ClusterConfig = ClusterConfig()
     pinning: PinningConfig = PinningConfig()
     scrub: ScrubConfig = ScrubConfig()
+    iam: IamConfig = IamConfig()
     node: NodeConfig = NodeConfig()
 
     @property
@@ -252,6 +269,10 @@ class AppConfig(_Section):
     @property
     def credentials_path(self) -> Path:
         return Path(self.auth.root_credentials_file or os.path.join(self.state_dir, "keys", "root.json"))
+
+    @property
+    def iam_key_path(self) -> Path:
+        return Path(self.iam.key_file or os.path.join(self.state_dir, "keys", "iam.key"))
 
     @property
     def kubo_repo_path(self) -> Path:

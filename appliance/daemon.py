@@ -49,6 +49,7 @@ from appliance.wiring import (
     DomainServices,
     PinJobs,
     cluster_pinner,
+    iam_service,
     kubo_client,
     metadata_store,
     orchestrator_settings,
@@ -165,6 +166,7 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
         content = CachingContentStore(kubo, MemoryCache(config.cache.memory_bytes, config.cache.max_object_bytes))
     recorder: AccessRecorder | None = None
     flusher: asyncio.Task[None] | None = None
+    usage: asyncio.Task[None] | None = None
     try:
         ack = None
         if cluster is not None:
@@ -175,7 +177,10 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
             on_read = read_counter(recorder)
             flusher = asyncio.create_task(recorder.run_forever(stop, config.pinning.access_flush_seconds))
         services = DomainServices.build(config, store, content, acknowledger=ack, on_read=on_read)
-        app = create_app(s3_services(config, services, creds))
+        iam = iam_service(config, store)
+        if iam is not None:
+            usage = asyncio.create_task(iam.source.run_forever(stop, config.iam.usage_flush_seconds))
+        app = create_app(s3_services(config, services, creds, iam))
 
         @app.before_serving
         async def _announce() -> None:
@@ -190,10 +195,12 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
         await serve(app, hc, shutdown_trigger=stop.wait)
         log.info("worker %d stopped serving", index)
     finally:
-        if flusher is not None:
+        if flusher is not None or usage is not None:
             stop.set()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(flusher, timeout=5.0)  # writes the last counts
+        for task in (flusher, usage):
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, timeout=5.0)  # writes the last counts and last-used times
         if cluster is not None:
             await cluster.aclose()
         await kubo.aclose()
@@ -380,6 +387,7 @@ async def _main(
                 scrubber=scrubber,
                 state_dir=config.state_dir,
                 certificates=(("s3", config.s3.tls_certfile),) if config.s3.tls_certfile else (),
+                iam=iam_service(config, store),
             )
         )
         admin_up = asyncio.Event()

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from appliance.api.s3.context import S3Services
 from appliance.components import ContentStore, MetadataStore, Pinner
@@ -18,6 +20,8 @@ from appliance.model import ReplicationPolicy
 from appliance.pinning.cluster import ClusterClient
 from appliance.pinning.replicated import ClusterPinner
 from appliance.service.buckets import BucketService
+from appliance.service.iam import IamService, IamSettings
+from appliance.service.iam_secrets import SecretBox, load_or_create_key
 from appliance.service.identity import Credentials, Identity
 from appliance.service.multipart import MultipartService
 from appliance.service.objects import ObjectService
@@ -35,6 +39,7 @@ __all__ = [
     "DomainServices",
     "PinJobs",
     "cluster_pinner",
+    "iam_service",
     "kubo_client",
     "metadata_store",
     "orchestrator_settings",
@@ -131,13 +136,57 @@ class DomainServices:
         )
 
 
-def s3_services(config: AppConfig, services: DomainServices, creds: Credentials) -> S3Services:
-    """What the S3 app of one worker receives."""
+def iam_service(config: AppConfig, store: LmdbMetadataStore) -> IamService | None:
+    """The IAM service of one process over its store (None while this build lacks the policy engine)."""
+    try:
+        from appliance.service import iam_authorize, iam_builtin, iam_policy  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        logging.getLogger(__name__).warning("this build has no IAM policy engine: only the root key authenticates")
+        return None
+
+    def parse(text: str) -> object:
+        return iam_policy.parse_policy(text, kind="identity")
+
+    def decide(principal: Any, policies: list[Any], action: str, resource: str, source_ip: str) -> dict[str, Any]:
+        facts = iam_policy.RequestFacts(
+            action=action,
+            resource=resource,
+            principal=principal,
+            source_ip=source_ip,
+            secure_transport=False,
+            current_time=time.time(),
+            context={},
+        )
+        decision = iam_authorize.simulate(facts, policies, None, None)
+        return {"allowed": decision.allowed, "explicit_deny": decision.explicit_deny, "reason": decision.reason}
+
+    iam = config.iam
+    return IamService(
+        store,
+        SecretBox(load_or_create_key(config.iam_key_path)),
+        parse=parse,
+        builtin=iam_builtin.BUILTIN,
+        root_file=config.credentials_path,
+        decide=decide,
+        settings=IamSettings(
+            max_keys_per_user=iam.max_keys_per_user,
+            max_attached=iam.max_attached_policies,
+            max_grace=iam.max_rotation_grace_seconds,
+        ),
+    )
+
+
+def s3_services(
+    config: AppConfig, services: DomainServices, creds: Credentials, iam: IamService | None = None
+) -> S3Services:
+    """What the S3 app of one worker receives: the root keys come from their file (re-read after a rotation),
+    the IAM users' keys from `iam`."""
+    del creds  # the file is the truth: a rotated-out root key must stop working in every worker
     return S3Services(
         objects=services.objects,
         multipart=services.multipart,
         buckets=services.buckets,
-        identity=Identity([creds]),
+        identity=Identity([], root_file=config.credentials_path, users=iam.source if iam else None),
         s3=config.s3,
         auth=config.auth,
     )

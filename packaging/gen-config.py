@@ -120,6 +120,17 @@ MEANINGS: dict[str, str] = {
     "scrub.fetch_timeout_seconds": "Seconds a repair waits for a good copy of a block (or a re-pin) from the peers.",
     "scrub.resume_delay_seconds": "Seconds after the daemon starts before a run it stopped during is taken up again "
     "after its last finished object.",
+    "iam": "IAM users, groups, access keys and policies, managed with `s3ipfs iam`. See docs/iam.md in the source "
+    "tree.",
+    "iam.key_file": "The 256-bit key that seals access-key secrets in the metadata store (AES-256-GCM); created "
+    "mode 0600 on first start. Empty means <state_dir>/keys/iam.key. Back it up with the metadata: without it the "
+    "IAM users' secrets cannot be read.",
+    "iam.usage_flush_seconds": "How often each process writes access keys' last-used times (at most one write per "
+    "key per interval).",
+    "iam.max_keys_per_user": "Access keys a user may hold; a rotation may add one while the old key's grace runs.",
+    "iam.max_attached_policies": "Managed or built-in policies attached to one user or group.",
+    "iam.max_rotation_grace_seconds": "The longest grace a key rotation (`s3ipfs iam key rotate --grace`) may give "
+    "the old key.",
     "node": "The local IPFS (Kubo) and IPFS-Cluster daemons managed by `s3ipfs node`.",
     "node.kubo_binary": "Path of the Kubo `ipfs` binary; empty means `ipfs` on PATH.",
     "node.cluster_binary": "Path of `ipfs-cluster-service`; empty means the one on PATH.",

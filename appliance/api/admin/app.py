@@ -14,6 +14,7 @@ from prometheus_client.metrics_core import Metric
 from quart import Quart, Response
 
 from appliance.api.admin.errors import register_error_handlers
+from appliance.api.admin.iam import register_iam_routes
 from appliance.api.admin.pin_ops import register_pin_op_routes
 from appliance.api.admin.pins import register_pin_routes
 from appliance.api.admin.scrub import ScrubMetrics, register_scrub_routes
@@ -23,6 +24,7 @@ from appliance.components import ContentStore, MetadataStore, Pinner, ScrubStore
 from appliance.errors import BackendUnavailable
 from appliance.metrics import collector_registry, multiprocess_dir
 from appliance.model import Cid
+from appliance.service.iam import IamService
 from appliance.service.objects import ObjectService
 from appliance.service.pin_batch import BatchRunner
 from appliance.service.pin_dynamic import HotColdPolicy
@@ -65,6 +67,8 @@ class AdminState:
     # System gauges (system_metrics.py): the state dir's disk, the (name, PEM file) of each configured certificate.
     state_dir: str = ""
     certificates: tuple[tuple[str, str], ...] = ()
+    # IAM users, groups, keys and policies (routes in iam.py).
+    iam: IamService | None = None
 
 
 class _Collector:
@@ -192,6 +196,9 @@ def create_admin_app(state: AdminState) -> Quart:
         scrub_metrics = ScrubMetrics(state.scrubber, scrub_store)
         registry.register(scrub_metrics)
         register_scrub_routes(app, state.scrubber, scrub_store)
+
+    if state.iam is not None:
+        register_iam_routes(app, state.iam)
 
     @app.get("/health")
     async def health() -> tuple[_JSON, int]:

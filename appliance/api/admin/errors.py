@@ -1,6 +1,7 @@
 """The admin API's error documents (JSON), by the same rule as S3's (api/error_text.py).
 
-A client error keeps its message: `{"error": message}` with 400, or 404 for an unknown bucket. Anything else gets
+A client error keeps its message: `{"error": message}` with 400, or 404 for an unknown bucket or IAM entity, or 409
+for an IAM entity that exists already, is in use or would pass a limit. Anything else gets
 `{"error": generic text with the request id, "code": ..., "request_id": ...}` and the details go to the log:
 
     BackendUnavailable     503  ServiceUnavailable   (the IPFS node or the cluster cannot be reached)
@@ -17,7 +18,17 @@ from quart import Quart, request
 from werkzeug.exceptions import HTTPException
 
 from appliance.api.error_text import client_message, log_server_error, new_request_id
-from appliance.errors import BackendError, BackendUnavailable, NoSuchBucket, RequestError, S3IpfsError
+from appliance.errors import (
+    BackendError,
+    BackendUnavailable,
+    DeleteConflict,
+    EntityAlreadyExists,
+    IamLimitExceeded,
+    NoSuchBucket,
+    NoSuchEntity,
+    RequestError,
+    S3IpfsError,
+)
 
 __all__ = ["REQUEST_ID_HEADER", "error_document", "register_error_handlers"]
 
@@ -35,10 +46,18 @@ def _server_code(error: BaseException) -> tuple[str, int]:
     return "InternalError", 500
 
 
+def _client_status(error: RequestError) -> int:
+    if isinstance(error, (NoSuchBucket, NoSuchEntity)):
+        return 404
+    if isinstance(error, (EntityAlreadyExists, DeleteConflict, IamLimitExceeded)):
+        return 409
+    return 400
+
+
 def error_document(error: BaseException, what: str) -> tuple[_JSON, int, dict[str, str]]:
     """The JSON error for `error` raised while serving `what`, its status and headers; logs a server-side error."""
     if isinstance(error, RequestError):
-        return {"error": error.message}, 404 if isinstance(error, NoSuchBucket) else 400, {}
+        return {"error": error.message}, _client_status(error), {}
     request_id = new_request_id()
     log_server_error(log, request_id, what, error)
     code, status = _server_code(error)
