@@ -42,7 +42,7 @@ def decide(principal: Principal, policies: list[Any], action: str, resource: str
     """Stand-in for the simulator core: allowed when a statement's Action is the action, s3:* or *."""
     for policy in policies:
         for statement in policy["Statement"]:
-            if statement["Action"] in (action, "*", action.split(":")[0] + ":*"):
+            if statement["Action"] in (action, "*", action.split(":", maxsplit=1)[0] + ":*"):
                 allowed = statement["Effect"] == "Allow"
                 return {"allowed": allowed, "explicit_deny": not allowed, "reason": statement.get("Sid", "")}
     return {"allowed": False, "explicit_deny": False, "reason": "no statement allows"}
