@@ -56,9 +56,7 @@ class Clock:
         return self.now
 
 
-def make_service(
-    tmp_path: Path, store: LmdbMetadataStore, clock: Clock | None = None, **settings: Any
-) -> IamService:
+def make_service(tmp_path: Path, store: LmdbMetadataStore, clock: Clock | None = None, **settings: Any) -> IamService:
     keys = tmp_path / "keys"
     load_or_create_root(keys / "root.json")
     from appliance.service.iam import IamSettings
