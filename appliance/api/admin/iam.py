@@ -152,17 +152,17 @@ def register_iam_routes(app: Quart, iam: IamService) -> None:
     # ---- users ----
 
     @app.get("/iam/users")
-    async def list_users() -> tuple[_JSON, int]:
+    async def iam_list_users() -> tuple[_JSON, int]:
         return {"users": [user_document(u) for u in await _run(iam.list_users)]}, 200
 
     @app.post("/iam/users")
-    async def create_user() -> tuple[_JSON, int]:
+    async def iam_create_user() -> tuple[_JSON, int]:
         data = await _body()
         user = await _run(iam.create_user, data.get("name"), path=data.get("path", "/"), tags=data.get("tags"))
         return user_document(user), 201
 
     @app.get("/iam/users/<name>")
-    async def get_user(name: str) -> tuple[_JSON, int]:
+    async def iam_get_user(name: str) -> tuple[_JSON, int]:
         user, groups, keys = await _run(iam.get_user, user_name(name))
         doc = user_document(user)
         doc["groups"] = [g.name for g in groups]
@@ -170,18 +170,18 @@ def register_iam_routes(app: Quart, iam: IamService) -> None:
         return doc, 200
 
     @app.delete("/iam/users/<name>")
-    async def delete_user(name: str) -> tuple[_JSON, int]:
+    async def iam_delete_user(name: str) -> tuple[_JSON, int]:
         gone = await _run(iam.delete_user, user_name(name))
         return {"deleted": name, "access_keys_deleted": gone}, 200
 
     # ---- keys ----
 
     @app.get("/iam/users/<name>/keys")
-    async def list_keys(name: str) -> tuple[_JSON, int]:
+    async def iam_list_keys(name: str) -> tuple[_JSON, int]:
         return {"access_keys": [key_document(k) for k in await _run(iam.list_keys, user_name(name))]}, 200
 
     @app.post("/iam/users/<name>/keys")
-    async def create_key(name: str) -> tuple[_JSON, int]:
+    async def iam_create_key(name: str) -> tuple[_JSON, int]:
         data = await _optional_body()
         new = await _run(
             iam.create_key,
@@ -193,62 +193,62 @@ def register_iam_routes(app: Quart, iam: IamService) -> None:
         return _new_key_document(new), 201
 
     @app.post("/iam/users/<name>/keys/rotate")
-    async def rotate_key(name: str) -> tuple[_JSON, int]:
+    async def iam_rotate_key(name: str) -> tuple[_JSON, int]:
         data = await _optional_body()
         new = await _run(iam.rotate_key, user_name(name), data.get("grace_seconds", 0))
         return _new_key_document(new), 201
 
     @app.post("/iam/keys/<key>/<action>")
-    async def key_status(key: str, action: str) -> tuple[_JSON, int]:
+    async def iam_key_status(key: str, action: str) -> tuple[_JSON, int]:
         if action not in ("enable", "disable"):
             raise InvalidArgument("the action is enable or disable")
         record = await _run(iam.set_key_status, names.validate_access_key(key), active=action == "enable")
         return key_document(record), 200
 
     @app.delete("/iam/keys/<key>")
-    async def delete_key(key: str) -> tuple[_JSON, int]:
+    async def iam_delete_key(key: str) -> tuple[_JSON, int]:
         await _run(iam.delete_key, names.validate_access_key(key))
         return {"deleted": key}, 200
 
     # ---- groups ----
 
     @app.get("/iam/groups")
-    async def list_groups() -> tuple[_JSON, int]:
+    async def iam_list_groups() -> tuple[_JSON, int]:
         return {"groups": [group_document(g) for g in await _run(iam.list_groups)]}, 200
 
     @app.post("/iam/groups")
-    async def create_group() -> tuple[_JSON, int]:
+    async def iam_create_group() -> tuple[_JSON, int]:
         data = await _body()
         return group_document(await _run(iam.create_group, data.get("name"), path=data.get("path", "/"))), 201
 
     @app.get("/iam/groups/<name>")
-    async def get_group(name: str) -> tuple[_JSON, int]:
+    async def iam_get_group(name: str) -> tuple[_JSON, int]:
         group, members = await _run(iam.get_group, group_name(name))
         return {**group_document(group), "members": members}, 200
 
     @app.delete("/iam/groups/<name>")
-    async def delete_group(name: str) -> tuple[_JSON, int]:
+    async def iam_delete_group(name: str) -> tuple[_JSON, int]:
         await _run(iam.delete_group, group_name(name))
         return {"deleted": name}, 200
 
     @app.put("/iam/groups/<name>/members/<user>")
-    async def add_member(name: str, user: str) -> tuple[_JSON, int]:
+    async def iam_add_member(name: str, user: str) -> tuple[_JSON, int]:
         changed = await _run(iam.set_member, group_name(name), user_name(user), member=True)
         return {"group": name, "user": user, "changed": changed}, 200
 
     @app.delete("/iam/groups/<name>/members/<user>")
-    async def remove_member(name: str, user: str) -> tuple[_JSON, int]:
+    async def iam_remove_member(name: str, user: str) -> tuple[_JSON, int]:
         changed = await _run(iam.set_member, group_name(name), user_name(user), member=False)
         return {"group": name, "user": user, "changed": changed}, 200
 
     # ---- policies ----
 
     @app.get("/iam/policies")
-    async def list_policies() -> tuple[_JSON, int]:
+    async def iam_list_policies() -> tuple[_JSON, int]:
         return {"policies": [policy_document(p, b) for p, b in await _run(iam.list_policies)]}, 200
 
     @app.post("/iam/policies")
-    async def create_policy() -> tuple[_JSON, int]:
+    async def iam_create_policy() -> tuple[_JSON, int]:
         data = await _body()
         policy = await _run(
             iam.put_policy, data.get("name"), data.get("document"), create=True, description=data.get("description", "")
@@ -256,7 +256,7 @@ def register_iam_routes(app: Quart, iam: IamService) -> None:
         return policy_document(policy, False), 201
 
     @app.get("/iam/policies/<name>")
-    async def get_policy(name: str) -> tuple[_JSON, int]:
+    async def iam_get_policy(name: str) -> tuple[_JSON, int]:
         policy, builtin, entities = await _run(iam.get_policy, policy_name(name))
         doc = policy_document(policy, builtin)
         doc["document"] = policy.document
@@ -264,7 +264,7 @@ def register_iam_routes(app: Quart, iam: IamService) -> None:
         return doc, 200
 
     @app.put("/iam/policies/<name>")
-    async def update_policy(name: str) -> tuple[_JSON, int]:
+    async def iam_update_policy(name: str) -> tuple[_JSON, int]:
         data = await _body()
         policy = await _run(
             iam.put_policy,
@@ -276,33 +276,33 @@ def register_iam_routes(app: Quart, iam: IamService) -> None:
         return policy_document(policy, False), 200
 
     @app.delete("/iam/policies/<name>")
-    async def delete_policy(name: str) -> tuple[_JSON, int]:
+    async def iam_delete_policy(name: str) -> tuple[_JSON, int]:
         await _run(iam.delete_policy, policy_name(name))
         return {"deleted": name}, 200
 
     @app.put("/iam/<kinds>/<name>/policies/<policy>")
-    async def attach_policy(kinds: str, name: str, policy: str) -> tuple[_JSON, int]:
+    async def iam_attach_policy(kinds: str, name: str, policy: str) -> tuple[_JSON, int]:
         kind, limit = _kind(kinds)
         entity = names.validate_name(kind, name, limit)
         changed = await _run(iam.attach, kind, entity, policy_name(policy), attach=True)
         return {kind: name, "policy": policy, "attached": True, "changed": changed}, 200
 
     @app.delete("/iam/<kinds>/<name>/policies/<policy>")
-    async def detach_policy(kinds: str, name: str, policy: str) -> tuple[_JSON, int]:
+    async def iam_detach_policy(kinds: str, name: str, policy: str) -> tuple[_JSON, int]:
         kind, limit = _kind(kinds)
         entity = names.validate_name(kind, name, limit)
         changed = await _run(iam.attach, kind, entity, policy_name(policy), attach=False)
         return {kind: name, "policy": policy, "attached": False, "changed": changed}, 200
 
     @app.put("/iam/<kinds>/<name>/inline/<policy>")
-    async def put_inline(kinds: str, name: str, policy: str) -> tuple[_JSON, int]:
+    async def iam_put_inline(kinds: str, name: str, policy: str) -> tuple[_JSON, int]:
         kind, limit = _kind(kinds)
         data = await _body()
         await _run(iam.put_inline, kind, names.validate_name(kind, name, limit), policy, data.get("document"))
         return {kind: name, "inline_policy": policy}, 200
 
     @app.delete("/iam/<kinds>/<name>/inline/<policy>")
-    async def delete_inline(kinds: str, name: str, policy: str) -> tuple[_JSON, int]:
+    async def iam_delete_inline(kinds: str, name: str, policy: str) -> tuple[_JSON, int]:
         kind, limit = _kind(kinds)
         await _run(iam.delete_inline, kind, names.validate_name(kind, name, limit), policy_name(policy))
         return {kind: name, "deleted_inline_policy": policy}, 200
@@ -310,13 +310,13 @@ def register_iam_routes(app: Quart, iam: IamService) -> None:
     # ---- root and simulator ----
 
     @app.post("/iam/root/rotate")
-    async def rotate_root() -> tuple[_JSON, int]:
+    async def iam_rotate_root() -> tuple[_JSON, int]:
         data = await _optional_body()
         creds, until = await _run(iam.rotate_root, data.get("grace_seconds", 0))
         return {"access_key": creds.access_key, "secret_key": creds.secret_key, "previous_valid_until": until}, 201
 
     @app.post("/iam/simulate")
-    async def simulate() -> tuple[_JSON, int]:
+    async def iam_simulate() -> tuple[_JSON, int]:
         data = await _body()
         user = data.get("user")
         if not isinstance(user, str):
