@@ -27,7 +27,7 @@ def stamp(path: Path, value: bytes) -> None:
 def test_fresh_store_is_stamped_current(store_path: Path) -> None:
     store = LmdbMetadataStore(store_path)
     try:
-        assert store.schema_version() == migrations.CURRENT_VERSION == 5
+        assert store.schema_version() == migrations.CURRENT_VERSION == 6
     finally:
         store.close()
 
@@ -158,9 +158,33 @@ def test_version_4_store_gains_completed_upload_records(store_path: Path) -> Non
         env.close()
     again = LmdbMetadataStore(store_path)
     try:
-        assert again.schema_version() == migrations.CURRENT_VERSION == 5
+        assert again.schema_version() == migrations.CURRENT_VERSION == 6
         assert again.get_object(BUCKET, "k") == make_meta("k")
         assert again.get_completed_upload("any") is None
         assert again.expire_completed_uploads(1e12) == 0
+    finally:
+        again.close()
+
+
+def test_version_5_store_gains_iam(store_path: Path) -> None:
+    """A store written before schema 6 has no iam / iam_usage databases: a writable open adds them (empty) and keeps
+    every row."""
+    store = LmdbMetadataStore(store_path)
+    store.create_bucket(make_bucket())
+    store.put_object(make_meta("k"), unpin_grace=GRACE, now=0.0)
+    store.close()
+    env = lmdb.open(str(store_path), max_dbs=32)
+    try:
+        with env.begin(write=True) as txn:
+            for name in (b"iam", b"iam_usage"):
+                txn.drop(env.open_db(name, txn=txn), delete=True)
+            txn.put(SCHEMA_VERSION_KEY, b"5", db=env.open_db(b"meta", txn=txn))
+    finally:
+        env.close()
+    again = LmdbMetadataStore(store_path)
+    try:
+        assert again.schema_version() == migrations.CURRENT_VERSION == 6
+        assert again.get_object(BUCKET, "k") == make_meta("k")
+        assert again.iam_list_users() == [] and again.iam_generation() == 0
     finally:
         again.close()
