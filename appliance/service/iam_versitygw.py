@@ -116,6 +116,8 @@ def read_users_json(iam_dir: Path) -> list[ImportedAccount]:
 def _user_name(access: str) -> str:
     """The IAM user name of an account: its access key when that is a valid name, else vgw- + its safe part."""
     try:
+        if access.lower() == "root":  # reserved here for the root key
+            raise InvalidArgument("reserved")
         return names.validate_name("user", access, names.MAX_USER_NAME)
     except InvalidArgument:
         safe = "".join(ch for ch in access if ch.isascii() and (ch.isalnum() or ch in "_+=,.@-"))[:50]
