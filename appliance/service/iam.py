@@ -10,6 +10,7 @@ with the SecretBox before they reach the store and are returned only by create_k
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -161,7 +162,9 @@ class IamService:
         text = names.new_secret() if secret is None else names.validate_secret(secret)
         until = 0.0
         if expires is not None:
-            if not isinstance(expires, (int, float)) or isinstance(expires, bool) or expires <= self._clock():
+            if not isinstance(expires, (int, float)) or isinstance(expires, bool) or not math.isfinite(expires):
+                raise InvalidArgument("expires must be a future time (seconds since the epoch)")
+            if expires <= self._clock():
                 raise InvalidArgument("expires must be a future time (seconds since the epoch)")
             until = float(expires)
         self._check_not_root(key)

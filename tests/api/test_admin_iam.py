@@ -167,5 +167,8 @@ async def test_bad_bodies(admin: IamAdmin) -> None:
         await call(admin, "POST", "/iam/users/dup/keys")
     status, data = await call(admin, "POST", "/iam/users/dup/keys")
     assert status == 409 and "limit" in data["error"]
+    for expires in (b"NaN", b"Infinity", b"-1", b'"tomorrow"', b"true"):
+        status, data = await call(admin, "POST", "/iam/users/dup/keys", raw=b'{"expires": ' + expires + b"}")
+        assert status == 400 and "expires" in data["error"]
     status, data = await call(admin, "POST", "/iam/users/dup/keys", {"access_key": "only-the-key"})
     assert status == 400 and "both" in data["error"]
