@@ -178,9 +178,8 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
             flusher = asyncio.create_task(recorder.run_forever(stop, config.pinning.access_flush_seconds))
         services = DomainServices.build(config, store, content, acknowledger=ack, on_read=on_read)
         iam = iam_service(config, store)
-        if iam is not None:
-            usage = asyncio.create_task(iam.source.run_forever(stop, config.iam.usage_flush_seconds))
-        app = create_app(s3_services(config, services, creds, iam))
+        usage = asyncio.create_task(iam.source.run_forever(stop, config.iam.usage_flush_seconds))
+        app = create_app(s3_services(config, services, iam))
 
         @app.before_serving
         async def _announce() -> None:

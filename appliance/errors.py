@@ -15,12 +15,12 @@ S3IpfsError                      exit 1
 │   ├── MetadataTooLarge, RequestTimeout, InvalidLocationConstraint, InvalidURI, RequestHeaderSectionTooLarge
 │   ├── MalformedPolicy, NoSuchBucketPolicy, NoSuchPublicAccessBlockConfiguration, MalformedACLError,
 │   │   AccessControlListNotSupported, InvalidBucketAclWithObjectOwnership, OwnershipControlsNotFoundError
+│   ├── NoSuchEntity, EntityAlreadyExists, DeleteConflict, IamLimitExceeded (IAM, admin API only)
 │   └── AuthError
 │       ├── AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch
 │       ├── AuthorizationHeaderMalformed, AuthorizationQueryParametersError
 │       ├── RequestTimeTooSkewed, ExpiredPresignedRequest
 │       └── XAmzContentSHA256Mismatch
-│   └── NoSuchEntity, EntityAlreadyExists, DeleteConflict, IamLimitExceeded (IAM, admin API only)
 ├── BackendUnavailable           exit 3   Kubo (or another daemon) cannot be reached: retry later
 └── BackendError                 exit 4   a daemon answered with an error we cannot map
     └── ContentIntegrityError             the node's bytes are not what the CID names (corrupt, short, long)

@@ -12,17 +12,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.api.s3.context import S3Services
-from appliance.components import ContentStore, MetadataStore, Pinner
+from appliance.components import ContentStore, MetadataStore, Pinner, PolicySource
 from appliance.config import AppConfig
 from appliance.ipfsconn.dagcheck import LocalDagChecker
 from appliance.ipfsconn.kubo import KuboClient
-from appliance.model import ReplicationPolicy
+from appliance.model import Principal, ReplicationPolicy
 from appliance.pinning.cluster import ClusterClient
 from appliance.pinning.replicated import ClusterPinner
 from appliance.service.buckets import BucketService
 from appliance.service.iam import IamService, IamSettings
+from appliance.service.iam_authorize import simulate
+from appliance.service.iam_builtin import BUILTIN
+from appliance.service.iam_policy import Policy, RequestFacts, parse_policy
 from appliance.service.iam_secrets import SecretBox, load_or_create_key
-from appliance.service.identity import Credentials, Identity
+from appliance.service.identity import Identity
 from appliance.service.multipart import MultipartService
 from appliance.service.objects import ObjectService
 from appliance.service.periodic import every, sleep_or_stop
@@ -136,38 +139,37 @@ class DomainServices:
         )
 
 
-def iam_service(config: AppConfig, store: LmdbMetadataStore) -> IamService | None:
-    """The IAM service of one process over its store (None while this build lacks the policy engine)."""
-    try:
-        from appliance.service import iam_authorize, iam_builtin, iam_policy  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        logging.getLogger(__name__).warning("this build has no IAM policy engine: only the root key authenticates")
-        return None
+def _identity_policy(text: str) -> Policy:
+    return parse_policy(text, kind="identity")
 
-    def parse(text: str) -> object:
-        return iam_policy.parse_policy(text, kind="identity")
 
-    def decide(principal: Any, policies: list[Any], action: str, resource: str, source_ip: str) -> dict[str, Any]:
-        facts = iam_policy.RequestFacts(
-            action=action,
-            resource=resource,
-            principal=principal,
-            source_ip=source_ip,
-            secure_transport=False,
-            current_time=time.time(),
-            context={},
-        )
-        decision = iam_authorize.simulate(facts, policies, None, None)
-        return {"allowed": decision.allowed, "explicit_deny": decision.explicit_deny, "reason": decision.reason}
+def _simulate(principal: Principal, policies: list[Any], action: str, resource: str, source_ip: str) -> dict[str, Any]:
+    """The simulator core (iam_authorize.simulate) for `s3ipfs iam simulate`: identity policies only (no bucket policy
+    or ACL is known to the simulator), over plain HTTP, now."""
+    facts = RequestFacts(
+        action=action,
+        resource=resource,
+        principal=principal,
+        source_ip=source_ip,
+        secure_transport=False,
+        current_time=time.time(),
+        context={},
+    )
+    decision = simulate(facts, policies, None, None)
+    return {"allowed": decision.allowed, "explicit_deny": decision.explicit_deny, "reason": decision.reason}
 
+
+def iam_service(config: AppConfig, store: LmdbMetadataStore) -> IamService:
+    """The IAM service of one process over its store (the S3 workers use its policy source, the admin API all of
+    it)."""
     iam = config.iam
     return IamService(
         store,
         SecretBox(load_or_create_key(config.iam_key_path)),
-        parse=parse,
-        builtin=iam_builtin.BUILTIN,
+        parse=_identity_policy,
+        builtin=BUILTIN,
         root_file=config.credentials_path,
-        decide=decide,
+        decide=_simulate,
         settings=IamSettings(
             max_keys_per_user=iam.max_keys_per_user,
             max_attached=iam.max_attached_policies,
@@ -176,19 +178,18 @@ def iam_service(config: AppConfig, store: LmdbMetadataStore) -> IamService | Non
     )
 
 
-def s3_services(
-    config: AppConfig, services: DomainServices, creds: Credentials, iam: IamService | None = None
-) -> S3Services:
-    """What the S3 app of one worker receives: the root keys come from their file (re-read after a rotation),
-    the IAM users' keys from `iam`."""
-    del creds  # the file is the truth: a rotated-out root key must stop working in every worker
+def s3_services(config: AppConfig, services: DomainServices, iam: IamService) -> S3Services:
+    """What the S3 app of one worker receives: the root keys come from their file (re-read after a rotation, so a
+    rotated-out root key stops working in every worker), the IAM users' keys and policies from `iam`."""
+    source: PolicySource = iam.source
     return S3Services(
         objects=services.objects,
         multipart=services.multipart,
         buckets=services.buckets,
-        identity=Identity([], root_file=config.credentials_path, users=iam.source if iam else None),
+        identity=Identity([], root_file=config.credentials_path, users=source),
         s3=config.s3,
         auth=config.auth,
+        policies=source,
     )
 
 
