@@ -51,6 +51,7 @@ __all__ = [
     "s3_services",
     "scrub_service",
     "scrub_tasks",
+    "simulate_identity",
 ]
 
 
@@ -143,7 +144,9 @@ def _identity_policy(text: str) -> Policy:
     return parse_policy(text, kind="identity")
 
 
-def _simulate(principal: Principal, policies: list[Any], action: str, resource: str, source_ip: str) -> dict[str, Any]:
+def simulate_identity(
+    principal: Principal, policies: list[Any], action: str, resource: str, source_ip: str
+) -> dict[str, Any]:
     """The simulator core (iam_authorize.simulate) for `s3ipfs iam simulate`: identity policies only (no bucket policy
     or ACL is known to the simulator), over plain HTTP, now."""
     facts = RequestFacts(
@@ -169,7 +172,7 @@ def iam_service(config: AppConfig, store: LmdbMetadataStore) -> IamService:
         parse=_identity_policy,
         builtin=BUILTIN,
         root_file=config.credentials_path,
-        decide=_simulate,
+        decide=simulate_identity,
         settings=IamSettings(
             max_keys_per_user=iam.max_keys_per_user,
             max_attached=iam.max_attached_policies,

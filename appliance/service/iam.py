@@ -303,9 +303,11 @@ class IamService:
             raise InvalidArgument("source_ip must be an IP address")
         if self._decide is None:
             raise InvalidArgument("the policy simulator is not available in this build")
-        found, groups, _keys = self.get_user(user)
+        found, groups, keys = self.get_user(user)
+        # A signed request: the user's first key, or a stand-in (an empty key would make the principal anonymous).
+        access_key = keys[0].access_key if keys else "SIMULATOR"
         principal = Principal(
-            user=found.name, access_key="", account=found.user_id, groups=tuple(g.name for g in groups)
+            user=found.name, access_key=access_key, account=found.user_id, groups=tuple(g.name for g in groups)
         )
         view = self._store.iam_view(found.name)
         sources = documents_of(view, self._builtin)

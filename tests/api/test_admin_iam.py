@@ -91,7 +91,14 @@ async def test_user_group_key_policy_round_trip(admin: IamAdmin) -> None:
     )
     assert status == 200 and decision["allowed"] is True and "group ops builtin readwrite" in decision["policies"]
     status, listed = await call(admin, "GET", "/iam/policies")
-    assert {p["name"] for p in listed["policies"]} == {"admin", "readwrite", "get"}
+    assert {p["name"] for p in listed["policies"]} == {
+        "admin",
+        "readwrite",
+        "readonly",
+        "writeonly",
+        "ipfs-operator",
+        "get",
+    }
     status, disabled = await call(admin, "POST", f"/iam/keys/{key['access_key']}/disable")
     assert status == 200 and disabled["status"] == "Inactive"
     assert admin.iam.source.principal_for(key["access_key"]) is None
@@ -128,7 +135,8 @@ async def test_root_rotation_route(admin: IamAdmin, tmp_path: Path) -> None:
         ("DELETE", "/iam/keys/AKIANOSUCHKEY0000000", None, 404, "does not exist"),
         ("POST", "/iam/keys/bad%21key/disable", None, 400, "access key id"),
         ("POST", "/iam/keys/AKIAX/explode", None, 400, "enable or disable"),
-        ("POST", "/iam/policies", {"name": "p", "document": "{nope"}, 400, "MalformedPolicy"),
+        ("POST", "/iam/policies", {"name": "p", "document": "{nope"}, 400, "valid JSON"),
+        ("POST", "/iam/policies", {"name": "p", "document": '{"Statement": "x"}'}, 400, "Statement"),
         ("POST", "/iam/policies", {"name": "p", "document": {"Statement": []}}, 400, "string"),
         ("POST", "/iam/policies", {"name": "admin", "document": ALLOW_GET}, 409, "built-in"),
         ("PUT", "/iam/users/nobody/policies/readwrite", None, 404, "does not exist"),

@@ -16,6 +16,7 @@ from appliance.errors import (
     EntityAlreadyExists,
     IamLimitExceeded,
     InvalidArgument,
+    MalformedPolicy,
     NoSuchEntity,
 )
 from appliance.service.iam import IamService
@@ -199,8 +200,10 @@ def test_policies_attach_inline_and_builtin(iam: IamService) -> None:
     iam.put_policy("get-only", ALLOW_GET, create=True)
     with pytest.raises(EntityAlreadyExists):
         iam.put_policy("readwrite", ALLOW_GET, create=True)
-    with pytest.raises(InvalidArgument, match="MalformedPolicy"):
+    with pytest.raises(MalformedPolicy, match="valid JSON"):
         iam.put_policy("broken", "{not json", create=True)
+    with pytest.raises(MalformedPolicy):
+        iam.put_policy("broken", json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Maybe"}]}), create=True)
     with pytest.raises(InvalidArgument):
         iam.put_policy("huge", json.dumps({"Statement": [], "x": "a" * 20000}), create=True)
     assert iam.attach("user", "alice", "get-only", attach=True)
@@ -221,6 +224,8 @@ def test_policies_attach_inline_and_builtin(iam: IamService) -> None:
     assert updated.version == 2 and updated.created == policy.created
     decision = iam.simulate("alice", "s3:PutObject", "arn:aws:s3:::b/k")
     assert decision["allowed"] and "user alice managed get-only" in decision["policies"]
+    denied = iam.simulate("alice", "iam:CreateUser", "*")
+    assert not denied["allowed"] and decision["policies"] == denied["policies"]
     iam.attach("user", "alice", "get-only", attach=False)
     iam.delete_inline("user", "alice", "extra")
     assert len(iam.source.policies_for(principal)) == 1  # the group's readwrite
@@ -238,7 +243,7 @@ def test_a_stored_policy_that_no_longer_parses_denies_everything(iam: IamService
     principal = (iam.source.principal_for(key) or (None, ""))[0]
     assert principal is not None
     [policy] = iam.source.policies_for(principal)
-    assert policy["Statement"][0]["Effect"] == "Deny"
+    assert [(st.sid, st.allow) for st in policy.statements] == [("Unreadable", False)]
 
 
 def test_last_used_is_batched(iam: IamService, store: LmdbMetadataStore) -> None:
