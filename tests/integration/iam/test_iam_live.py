@@ -120,3 +120,19 @@ def test_root_rotation(gw: Gateway, capsys: pytest.CaptureFixture[str]) -> None:
     wait_until(lambda: refused(old) is not None, "the old root key refused after its grace", timeout=GRACE + 30)
     assert refused(new) is None
     assert new_pair["secret_key"] not in Path(gw.log_path).read_text(errors="replace")
+
+
+def test_policies_from_the_store_decide_at_once(gw: Gateway, capsys: pytest.CaptureFixture[str]) -> None:
+    iam(gw, capsys, "user", "create", "reader")
+    pair = iam(gw, capsys, "key", "create", "reader")
+    reader = client(gw, pair["access_key"], pair["secret_key"])
+    assert refused(reader) == "AccessDenied"  # no policy: authenticated, allowed nothing
+    iam(gw, capsys, "group", "create", "readers")
+    iam(gw, capsys, "group", "add-user", "readers", "reader")
+    iam(gw, capsys, "policy", "attach", "readonly", "--group", "readers")
+    assert refused(reader) is None  # the group's policy applies on the next request
+    with pytest.raises(ClientError) as caught:
+        reader.create_bucket(Bucket="reader-bucket")
+    assert caught.value.response["Error"]["Code"] == "AccessDenied"
+    iam(gw, capsys, "group", "remove-user", "readers", "reader")
+    assert refused(reader) == "AccessDenied"
