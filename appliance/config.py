@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,8 @@ __all__ = [
     "NodeConfig",
     "ObjectsConfig",
     "PinningConfig",
+    "RateLimitConfig",
+    "RateLimitOverride",
     "S3Config",
     "ScrubConfig",
     "load_config",
@@ -37,26 +40,48 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class S3Config(_Section):
-    """The S3 front end."""
+def _cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
+    """CIDR lists (allow/deny/trusted proxies): each entry a network or a single address, host bits clear."""
+    for value in values:
+        try:
+            ipaddress.ip_network(value.strip(), strict=True)
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not a CIDR such as 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32 ({exc})"
+            ) from None
+    return tuple(value.strip() for value in values)
+
+
+TLS_VERSIONS = ("1.2", "1.3")
+
+
+class _Listener(_Section):
+    """What both listeners (S3, admin) share: where, who may connect, whose forwarded addresses to believe, TLS."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=9000, ge=1, le=65535)
-    workers: int = Field(default=0, ge=0, le=256, description="0 = one per core")
-    region: str = "us-east-1"
-    # Virtual-hosted-style requests: Host `<bucket>.<domain>` for each domain listed.
-    domains: tuple[str, ...] = ("localhost",)
-    max_single_put_bytes: int = Field(default=5 * 1024**3, ge=1)
-    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
-    body_read_timeout: float = Field(default=60.0, gt=0)
-    graceful_timeout: float = Field(default=30.0, ge=0)
-    max_xml_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
-    # HTTPS: both files (PEM) or neither. Without them the S3 port speaks plain HTTP.
+    # Proxies whose X-Forwarded-For/Forwarded header names the real client (docs/security.md); empty: none.
+    trusted_proxies: tuple[str, ...] = ()
+    # Applied to the resolved client address before authentication; empty allow = everyone; deny wins.
+    allow_cidrs: tuple[str, ...] = ()
+    deny_cidrs: tuple[str, ...] = ()
+    # HTTPS: both files (PEM) or neither. Reloaded on SIGHUP (`systemctl reload s3ipfs`).
     tls_certfile: str = ""
     tls_keyfile: str = ""
+    tls_min_version: str = Field(default="1.2", description="oldest TLS version accepted")
+
+    _check_cidrs = field_validator("trusted_proxies", "allow_cidrs", "deny_cidrs")(_cidrs)
+
+    @field_validator("tls_min_version", mode="before")
+    @classmethod
+    def _tls_version(cls, v: object) -> str:
+        text = f"{v:.1f}" if isinstance(v, float) else str(v)  # YAML reads an unquoted 1.3 as a number
+        if text not in TLS_VERSIONS:
+            raise ValueError(f'{v!r} is not supported; use "1.2" (the default) or "1.3"')
+        return text
 
     @model_validator(mode="after")
-    def _tls_pair(self) -> S3Config:
+    def _tls_pair(self) -> _Listener:
         if bool(self.tls_certfile) != bool(self.tls_keyfile):
             raise ValueError("tls_certfile and tls_keyfile must be set together (or both left empty for HTTP)")
         for name in ("tls_certfile", "tls_keyfile"):
@@ -70,10 +95,23 @@ class S3Config(_Section):
         return "https" if self.tls_certfile else "http"
 
 
-class AdminConfig(_Section):
+class S3Config(_Listener):
+    """The S3 front end."""
+
+    workers: int = Field(default=0, ge=0, le=256, description="0 = one per core")
+    region: str = "us-east-1"
+    # Virtual-hosted-style requests: Host `<bucket>.<domain>` for each domain listed.
+    domains: tuple[str, ...] = ("localhost",)
+    max_single_put_bytes: int = Field(default=5 * 1024**3, ge=1)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    body_read_timeout: float = Field(default=60.0, gt=0)
+    graceful_timeout: float = Field(default=30.0, ge=0)
+    max_xml_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+
+
+class AdminConfig(_Listener):
     """The admin API (health, readiness, lookups). Loopback only by default."""
 
-    host: str = "127.0.0.1"
     port: int = Field(default=9001, ge=1, le=65535)
 
 
@@ -236,6 +274,29 @@ class IamConfig(_Section):
     )
 
 
+class RateLimitOverride(_Section):
+    """One access key's own rate (ratelimit.overrides)."""
+
+    rps: float = Field(gt=0, description="requests per second")
+    burst: int = Field(ge=1, description="requests allowed at once after idling")
+
+
+class RateLimitConfig(_Section):
+    """Token buckets per access key and per client address, one budget shared by every worker process."""
+
+    enabled: bool = False
+    per_key_rps: float = Field(default=200.0, gt=0, description="requests per second per access key")
+    per_key_burst: int = Field(default=400, ge=1, description="requests an access key may make at once")
+    per_ip_rps: float = Field(default=100.0, gt=0, description="requests per second per client address")
+    per_ip_burst: int = Field(default=200, ge=1, description="requests a client address may make at once")
+    exempt_keys: tuple[str, ...] = ()
+    exempt_cidrs: tuple[str, ...] = ()
+    overrides: dict[str, RateLimitOverride] = Field(default_factory=dict)
+    table_slots: int = Field(default=16384, ge=64, le=1 << 22, description="clients tracked at once")
+
+    _check_cidrs = field_validator("exempt_cidrs")(_cidrs)
+
+
 class NodeConfig(_Section):
     """The local IPFS and IPFS-Cluster daemons (s3ipfs node init/status/start/stop)."""
 
@@ -260,6 +321,7 @@ class AppConfig(_Section):
     pinning: PinningConfig = PinningConfig()
     scrub: ScrubConfig = ScrubConfig()
     iam: IamConfig = IamConfig()
+    ratelimit: RateLimitConfig = RateLimitConfig()
     node: NodeConfig = NodeConfig()
 
     @property

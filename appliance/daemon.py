@@ -4,7 +4,8 @@ Process model: the main process binds the S3 listening sockets, then spawns `con
 (multiprocessing *spawn*: LMDB environments must not cross a fork) that inherit the sockets and each serve the S3 app
 with hypercorn. The main process runs, exactly once per appliance, the unpinner, the pin outbox orchestrator and the
 admin API, restarts a worker that dies, tells systemd READY/STOPPING, and on SIGTERM/SIGINT drains the workers and
-exits 0.
+exits 0. SIGHUP (`systemctl reload`) reloads the TLS certificates: the main process reloads the admin listener's and
+forwards the signal to every serving worker, which reloads the S3 listener's in place (docs/security.md).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import queue
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -32,17 +34,22 @@ from hypercorn.config import Config as HypercornConfig
 from quart import Quart
 
 from appliance import metrics
+from appliance.api.access import ListenerAccess
 from appliance.api.admin.app import AdminState, create_admin_app
+from appliance.api.admin.ratelimit_metrics import RateLimitMetrics
 from appliance.api.s3.app import create_app
+from appliance.api.tls import ReloadableTls, TlsHypercornConfig
 from appliance.cache.memory import CachingContentStore, MemoryCache
 from appliance.components import ContentStore, Pinner
-from appliance.config import AppConfig
+from appliance.config import AdminConfig, AppConfig, S3Config
 from appliance.errors import ConfigError, S3IpfsError
 from appliance.pinning.local import LocalPinner
 from appliance.service.identity import Credentials, load_or_create_root
 from appliance.service.periodic import every, sleep_or_stop
 from appliance.service.pin_dynamic import AccessRecorder
 from appliance.service.pin_orchestrator import PinAcknowledger, PinOrchestrator
+from appliance.service.rate_table import RateTable
+from appliance.service.ratelimit import RateLimiter, table_path
 from appliance.service.scrub import Scrubber
 from appliance.service.unpinner import Unpinner
 from appliance.wiring import (
@@ -84,8 +91,10 @@ def _setup_logging(role: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per Kubo call is noise
 
 
-def _hypercorn_config(binds: list[str], *, graceful_timeout: float) -> HypercornConfig:
-    hc = HypercornConfig()
+def _hypercorn_config(
+    binds: list[str], *, graceful_timeout: float, tls: ReloadableTls | None = None
+) -> HypercornConfig:
+    hc = TlsHypercornConfig(tls)
     hc.bind = binds
     hc.keep_alive_timeout = _KEEP_ALIVE
     hc.graceful_timeout = graceful_timeout
@@ -132,6 +141,19 @@ def _bind(host: str, port: int, key: str) -> list[socket.socket]:
     return sockets
 
 
+def _listener_tls(name: str, listener: S3Config | AdminConfig) -> ReloadableTls | None:
+    """The listener's TLS context when it has a certificate; ConfigError naming the keys when it does not load."""
+    if not listener.tls_certfile:
+        return None
+    try:
+        return ReloadableTls(name, listener.tls_certfile, listener.tls_keyfile, listener.tls_min_version)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ConfigError(
+            f"{name}.tls_certfile {listener.tls_certfile!r} / {name}.tls_keyfile {listener.tls_keyfile!r}: cannot "
+            f"load them ({exc}); give a PEM certificate and its matching private key (`s3ipfs tls issue` makes a pair)"
+        ) from exc
+
+
 def _stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -142,22 +164,36 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 
 def _worker_main(
-    index: int, config: AppConfig, creds: Credentials, sockets: list[socket.socket], ready: Queue[int]
+    index: int,
+    config: AppConfig,
+    creds: Credentials,
+    sockets: list[socket.socket],
+    ready: Queue[int],
+    *,
+    ratelimit_table: str = "",
 ) -> None:
     """Entry point of one S3 worker process (runs after spawn, so LMDB is opened in this process)."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the TLS reload handler is installed: never die of it
     _setup_logging(f"worker-{index}")
     # Hypercorn owns the listening descriptors from here on (it builds its own socket objects on them).
     binds = [f"fd://{sock.detach()}" for sock in sockets]
     try:
-        asyncio.run(_serve_worker(index, config, creds, binds, ready))
+        asyncio.run(_serve_worker(index, config, creds, binds, ready, ratelimit_table=ratelimit_table))
     except S3IpfsError as exc:
         log.error("worker %d cannot run: %s", index, exc.message)
         sys.exit(exc.exit_code)
 
 
-async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds: list[str], ready: Queue[int]) -> None:
+async def _serve_worker(
+    index: int, config: AppConfig, creds: Credentials, binds: list[str], ready: Queue[int], *, ratelimit_table: str
+) -> None:
     stop = asyncio.Event()
     _stop_on_signals(stop)
+    tls = _listener_tls("s3", config.s3)
+    if tls is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, tls.reload)
+    table = RateTable.open(Path(ratelimit_table)) if ratelimit_table else None
+    limiter = RateLimiter(config.ratelimit, table) if table is not None else None
     store = metadata_store(config)
     kubo = kubo_client(config)
     cluster = cluster_pinner(config)
@@ -179,18 +215,15 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
         services = DomainServices.build(config, store, content, acknowledger=ack, on_read=on_read)
         iam = iam_service(config, store)
         usage = asyncio.create_task(iam.source.run_forever(stop, config.iam.usage_flush_seconds))
-        app = create_app(s3_services(config, services, iam))
+        app = create_app(s3_services(config, services, iam, limiter=limiter))
 
         @app.before_serving
         async def _announce() -> None:
             ready.put(index)
 
-        hc = _hypercorn_config(binds, graceful_timeout=config.s3.graceful_timeout)
+        hc = _hypercorn_config(binds, graceful_timeout=config.s3.graceful_timeout, tls=tls)
         hc.max_app_queue_size = 4  # a small per-request queue makes slow IPFS writes push back on the client
         hc.h11_max_incomplete_size = config.s3.max_header_bytes
-        if config.s3.tls_certfile:
-            hc.certfile = config.s3.tls_certfile
-            hc.keyfile = config.s3.tls_keyfile
         await serve(app, hc, shutdown_trigger=stop.wait)
         log.info("worker %d stopped serving", index)
     finally:
@@ -204,6 +237,8 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
             await cluster.aclose()
         await kubo.aclose()
         store.close()
+        if table is not None:
+            table.close()
 
 
 # ---- the main process ---------------------------------------------------------------------------------------
@@ -224,6 +259,7 @@ class _Workers:
     started: dict[int, float] = field(default_factory=dict)
     fatal: int | None = None  # a worker's exit code that means "restarting cannot help" (a config error)
     restart_due: dict[int, float] = field(default_factory=dict)  # dead workers: when (monotonic) to start again
+    ratelimit_table: str = ""  # the shared rate-limit table's path ("" = rate limiting off)
 
     def __post_init__(self) -> None:
         self.queue: Queue[int] = self.ctx.Queue()
@@ -232,6 +268,7 @@ class _Workers:
         proc = self.ctx.Process(
             target=_worker_main,
             args=(index, self.config, self.creds, self.sockets, self.queue),
+            kwargs={"ratelimit_table": self.ratelimit_table},
             name=f"s3ipfs-worker-{index}",
             daemon=True,
         )
@@ -251,6 +288,14 @@ class _Workers:
         if serving >= self.config.worker_count:
             return None
         return f"{serving} of {self.config.worker_count} S3 worker processes are serving"
+
+    def signal_serving(self, sig: int) -> None:
+        """Send `sig` to every worker that has started serving (one still starting reads its files anyway)."""
+        self.drain_ready()
+        for index, proc in self.procs.items():
+            if index in self.ready and proc.is_alive() and proc.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, sig)
 
     async def wait_ready(self, stop: asyncio.Event, within: float) -> bool:
         deadline = time.monotonic() + within
@@ -337,14 +382,28 @@ def _notifier() -> Callable[[str], None]:
     return notify
 
 
-async def _serve_admin(app: Quart, sockets: list[socket.socket], stop: asyncio.Event) -> None:
+async def _serve_admin(
+    app: Quart, sockets: list[socket.socket], stop: asyncio.Event, tls: ReloadableTls | None
+) -> None:
     # Hypercorn's server closes the descriptors it serves: hand them over rather than share them.
-    hc = _hypercorn_config([f"fd://{sock.detach()}" for sock in sockets], graceful_timeout=_ADMIN_GRACE)
+    hc = _hypercorn_config([f"fd://{sock.detach()}" for sock in sockets], graceful_timeout=_ADMIN_GRACE, tls=tls)
     await serve(app, hc, shutdown_trigger=stop.wait)
 
 
+@dataclass(frozen=True, slots=True)
+class _Security:
+    """What run() prepares before the event loop: the admin TLS context and the shared rate-limit table."""
+
+    admin_tls: ReloadableTls | None
+    table: RateTable | None
+
+
 async def _main(
-    config: AppConfig, creds: Credentials, s3_sockets: list[socket.socket], admin_sockets: list[socket.socket]
+    config: AppConfig,
+    creds: Credentials,
+    s3_sockets: list[socket.socket],
+    admin_sockets: list[socket.socket],
+    security: _Security = _Security(None, None),
 ) -> int:
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -355,7 +414,16 @@ async def _main(
     kubo = kubo_client(config)
     cluster = cluster_pinner(config)
     pinner: Pinner = cluster if cluster is not None else LocalPinner(kubo)
-    workers = _Workers(config, creds, s3_sockets)
+    table = security.table
+    workers = _Workers(config, creds, s3_sockets, ratelimit_table=str(table.path) if table is not None else "")
+
+    def _reload_tls() -> None:
+        log.info("SIGHUP: reloading the TLS certificates")
+        if security.admin_tls is not None:
+            security.admin_tls.reload()
+        workers.signal_serving(signal.SIGHUP)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_tls)
     tasks: list[asyncio.Task[None]] = []
     failed: list[str] = []
     jobs: PinJobs | None = None
@@ -385,8 +453,14 @@ async def _main(
                 batches=jobs.batches,
                 scrubber=scrubber,
                 state_dir=config.state_dir,
-                certificates=(("s3", config.s3.tls_certfile),) if config.s3.tls_certfile else (),
+                certificates=tuple(
+                    (name, path)
+                    for name, path in (("s3", config.s3.tls_certfile), ("admin", config.admin.tls_certfile))
+                    if path
+                ),
                 iam=iam_service(config, store),
+                access=ListenerAccess.from_config(config.admin),
+                collectors=(RateLimitMetrics(table),) if table is not None else (),
             )
         )
         admin_up = asyncio.Event()
@@ -398,7 +472,9 @@ async def _main(
         for index in range(config.worker_count):
             workers.start(index)
         admin_stop = asyncio.Event()
-        tasks.append(asyncio.create_task(_serve_admin(admin_app, admin_sockets, admin_stop), name="admin"))
+        tasks.append(
+            asyncio.create_task(_serve_admin(admin_app, admin_sockets, admin_stop, security.admin_tls), name="admin")
+        )
         tasks.append(asyncio.create_task(unpinner.run_forever(stop), name="unpinner"))
         tasks.append(asyncio.create_task(orchestrator.run_forever(stop), name="pin-outbox"))
         tasks.extend(jobs.periodic(config, stop))
@@ -503,6 +579,8 @@ def run(config: AppConfig) -> int:
     if created:
         log.info("wrote a new root key pair to %s (show it with `s3ipfs credentials show`)", config.credentials_path)
     log.info("root access key: %s", creds.access_key)
+    _listener_tls("s3", config.s3)  # each worker loads its own; checked here so a bad pair is reported once
+    admin_tls = _listener_tls("admin", config.admin)
     s3_sockets = _bind(config.s3.host, config.s3.port, "s3.port")
     try:
         admin_sockets = _bind(config.admin.host, config.admin.port, "admin.port")
@@ -510,8 +588,14 @@ def run(config: AppConfig) -> int:
         for sock in s3_sockets:
             sock.close()
         raise
+    table: RateTable | None = None
     try:
-        return asyncio.run(_main(config, creds, s3_sockets, admin_sockets))
+        if config.ratelimit.enabled:
+            table = RateTable.create(table_path(config.state_dir), config.ratelimit.table_slots)
+        return asyncio.run(_main(config, creds, s3_sockets, admin_sockets, _Security(admin_tls, table)))
     finally:
+        if table is not None:
+            table.close()
+            table.unlink()
         for sock in s3_sockets + admin_sockets:
             sock.close()

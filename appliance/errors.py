@@ -16,6 +16,7 @@ S3IpfsError                      exit 1
 │   ├── MalformedPolicy, NoSuchBucketPolicy, NoSuchPublicAccessBlockConfiguration, MalformedACLError,
 │   │   AccessControlListNotSupported, InvalidBucketAclWithObjectOwnership, OwnershipControlsNotFoundError
 │   ├── NoSuchEntity, EntityAlreadyExists, DeleteConflict, IamLimitExceeded (IAM, admin API only)
+│   ├── SlowDown (a client over its request rate; carries retry_after)
 │   └── AuthError
 │       ├── AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch
 │       ├── AuthorizationHeaderMalformed, AuthorizationQueryParametersError
@@ -100,6 +101,7 @@ __all__ = [
     "RequestTimeTooSkewed",
     "S3IpfsError",
     "SignatureDoesNotMatch",
+    "SlowDown",
     "XAmzContentSHA256Mismatch",
 ]
 
@@ -278,6 +280,16 @@ class MethodNotAllowed(RequestError):
 
 class NotImplementedAction(RequestError):
     default_message = "A header or query you provided implies functionality that is not implemented."
+
+
+class SlowDown(RequestError):
+    """The client (its access key, or its address when anonymous) is over its request rate: retry later."""
+
+    default_message = "Please reduce your request rate."
+
+    def __init__(self, message: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class AuthError(RequestError):

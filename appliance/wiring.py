@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.api.access import ListenerAccess
 from appliance.api.s3.context import S3Services
 from appliance.components import ContentStore, MetadataStore, Pinner, PolicySource
 from appliance.config import AppConfig
@@ -35,6 +36,7 @@ from appliance.service.pin_orchestrator import OrchestratorSettings, PinAcknowle
 from appliance.service.pin_policy import PolicyBook
 from appliance.service.pin_rebalance import Rebalancer, RebalanceSettings
 from appliance.service.pin_reconcile import Reconciler
+from appliance.service.ratelimit import RateLimiter
 from appliance.service.scrub import Scrubber
 from appliance.state.lmdb_store import LmdbMetadataStore
 
@@ -181,9 +183,12 @@ def iam_service(config: AppConfig, store: LmdbMetadataStore) -> IamService:
     )
 
 
-def s3_services(config: AppConfig, services: DomainServices, iam: IamService) -> S3Services:
+def s3_services(
+    config: AppConfig, services: DomainServices, iam: IamService, *, limiter: RateLimiter | None = None
+) -> S3Services:
     """What the S3 app of one worker receives: the root keys come from their file (re-read after a rotation, so a
-    rotated-out root key stops working in every worker), the IAM users' keys and policies from `iam`."""
+    rotated-out root key stops working in every worker), the IAM users' keys and policies from `iam`; `limiter`
+    spends from the rate-limit table the main process made (None: rate limiting off)."""
     source: PolicySource = iam.source
     return S3Services(
         objects=services.objects,
@@ -193,6 +198,8 @@ def s3_services(config: AppConfig, services: DomainServices, iam: IamService) ->
         s3=config.s3,
         auth=config.auth,
         policies=source,
+        access=ListenerAccess.from_config(config.s3),
+        limiter=limiter,
     )
 
 

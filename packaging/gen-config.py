@@ -38,9 +38,26 @@ MEANINGS: dict[str, str] = {
     "s3.tls_certfile": "PEM certificate for HTTPS on the S3 port; set together with tls_keyfile, or leave both "
     "empty for plain HTTP. Must be readable by the s3ipfs user.",
     "s3.tls_keyfile": "PEM private key for HTTPS on the S3 port; set together with tls_certfile.",
+    "s3.tls_min_version": "Oldest TLS version the S3 port accepts: \"1.2\" (the model's default) or \"1.3\". "
+    "This packaged file sets 1.3; lower it only for clients that cannot do TLS 1.3.",
+    "s3.trusted_proxies": "CIDRs of reverse proxies / load balancers whose X-Forwarded-For (or Forwarded) header "
+    "names the real client; from anyone else the header is ignored. The resolved address is what the allow/deny "
+    "lists, rate limits, policies (aws:SourceIp) and logs see. Empty: the TCP peer is the client.",
+    "s3.allow_cidrs": "CIDRs (or single addresses) that may use the S3 port; checked on the resolved client "
+    "address before authentication. Empty allows everyone.",
+    "s3.deny_cidrs": "CIDRs refused on the S3 port (403 AccessDenied) even when allow_cidrs lists them: deny wins.",
     "admin": "The admin API: /health, /ready, /metrics and lookups used by the CLI and the TUI.",
     "admin.host": "Address the admin API listens on. Keep it on loopback: it is not authenticated.",
     "admin.port": "TCP port of the admin API.",
+    "admin.trusted_proxies": "CIDRs of proxies whose X-Forwarded-For header names the real admin client "
+    "(see s3.trusted_proxies). Empty: the TCP peer is the client.",
+    "admin.allow_cidrs": "CIDRs that may call the admin API (403 for the rest), before authentication. "
+    "Empty allows everyone who can reach admin.host.",
+    "admin.deny_cidrs": "CIDRs refused by the admin API even when allow_cidrs lists them.",
+    "admin.tls_certfile": "PEM certificate for HTTPS on the admin port; set together with tls_keyfile. Reloaded "
+    "with `systemctl reload s3ipfs`.",
+    "admin.tls_keyfile": "PEM private key for HTTPS on the admin port; set together with tls_certfile.",
+    "admin.tls_min_version": "Oldest TLS version the admin port accepts: \"1.2\" or \"1.3\" (set here).",
     "ipfs": "The local IPFS node (Kubo RPC API), run by s3ipfs-ipfs.service.",
     "ipfs.api_url": "URL of the Kubo RPC API. Keep Kubo's API on loopback.",
     "ipfs.chunk_size": "UnixFS chunk size in bytes for new objects. Changing it changes the CIDs of new uploads.",
@@ -131,12 +148,29 @@ MEANINGS: dict[str, str] = {
     "iam.max_attached_policies": "Managed or built-in policies attached to one user or group.",
     "iam.max_rotation_grace_seconds": "The longest grace a key rotation (`s3ipfs iam key rotate --grace`) may give "
     "the old key.",
+    "ratelimit": "Rate limits: token buckets per access key and per client address, shared by every worker "
+    "process. A request over its rate gets 503 SlowDown with Retry-After. See docs/security.md in the source tree.",
+    "ratelimit.enabled": "Turn rate limiting on.",
+    "ratelimit.per_key_rps": "Requests per second each access key may make (after its signature verified).",
+    "ratelimit.per_key_burst": "Requests an access key may make at once after being idle (the bucket size).",
+    "ratelimit.per_ip_rps": "Requests per second per client address for anonymous requests and requests whose "
+    "signature failed.",
+    "ratelimit.per_ip_burst": "Bucket size per client address.",
+    "ratelimit.exempt_keys": "Access keys never limited (e.g. a backup job's key).",
+    "ratelimit.exempt_cidrs": "Client addresses never limited (e.g. monitoring).",
+    "ratelimit.overrides": "Per-access-key rates: {AKIA...: {rps: 50, burst: 100}}; they replace per_key_rps/burst "
+    "for that key.",
+    "ratelimit.table_slots": "Buckets the shared table holds (40 bytes each); more clients active at once than "
+    "this are limited less exactly.",
     "node": "The local IPFS (Kubo) and IPFS-Cluster daemons managed by `s3ipfs node`.",
     "node.kubo_binary": "Path of the Kubo `ipfs` binary; empty means `ipfs` on PATH.",
     "node.cluster_binary": "Path of `ipfs-cluster-service`; empty means the one on PATH.",
     "node.kubo_repo": "Kubo repository directory; empty means <state_dir>/ipfs.",
     "node.cluster_dir": "IPFS-Cluster configuration directory; empty means <state_dir>/cluster.",
 }
+
+# Keys this packaged file sets (uncommented, with their section line) to a value other than the model's default.
+PACKAGED: dict[str, Any] = {"s3.tls_min_version": "1.3", "admin.tls_min_version": "1.3"}
 
 HEADER = """\
 # /etc/s3ipfs/s3ipfs.yaml: configuration of the s3ipfs gateway.
@@ -180,10 +214,14 @@ def _emit(model: type[BaseModel], defaults: BaseModel, prefix: str, indent: str,
         if isinstance(value, BaseModel):
             out.append("")
             out.extend(_doc(indent, _meaning(dotted, type(value).__doc__)))
-            out.append(f"{indent}#{name}:")
+            sets = any(key.startswith(f"{dotted}.") for key in PACKAGED)
+            out.append(f"{indent}{'' if sets else '#'}{name}:")
             _emit(type(value), value, f"{dotted}.", indent + "  ", out)
             continue
         out.extend(_doc(indent, _meaning(dotted, field.description) + _limits(field.metadata)))
+        if dotted in PACKAGED:
+            out.append(f"{indent}{name}: {json.dumps(PACKAGED[dotted])}")
+            continue
         rendered = json.dumps(list(value) if isinstance(value, tuple) else value)
         out.append(f"{indent}#{name}: {rendered}")
 

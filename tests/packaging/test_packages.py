@@ -102,9 +102,11 @@ def test_deb_control_and_conffiles(built: Built, tmp_path: Path) -> None:
 def test_packaged_config_documents_every_key_with_its_default(built: Built, tmp_path: Path) -> None:
     assert _run("dpkg-deb", "-x", built.deb, tmp_path).returncode == 0
     text = (tmp_path / "etc/s3ipfs/s3ipfs.yaml").read_text(encoding="utf-8")
-    assert yaml.safe_load(text) is None  # all commented out: the defaults apply
+    # All commented out (the defaults apply) but the TLS minimum version, which the packaged file raises to 1.3.
+    packaged = {"s3": {"tls_min_version": "1.3"}, "admin": {"tls_min_version": "1.3"}}
+    assert yaml.safe_load(text) == packaged
     uncommented = yaml.safe_load(re.sub(r"(?m)^(\s*)#(?=[a-z0-9_]+:)", r"\1", text))
-    assert AppConfig.model_validate(uncommented) == AppConfig()
+    assert AppConfig.model_validate(uncommented) == AppConfig.model_validate(packaged)
     defaults = AppConfig().model_dump()
     expected = set(defaults) | {f"{s}.{k}" for s, v in defaults.items() if isinstance(v, dict) for k in v}
     seen = set(uncommented) | {f"{s}.{k}" for s, v in uncommented.items() if isinstance(v, dict) for k in v}

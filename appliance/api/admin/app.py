@@ -11,8 +11,10 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
-from quart import Quart, Response
+from prometheus_client.registry import Collector
+from quart import Quart, Response, request
 
+from appliance.api.access import ListenerAccess
 from appliance.api.admin.errors import register_error_handlers
 from appliance.api.admin.iam import register_iam_routes
 from appliance.api.admin.pin_ops import register_pin_op_routes
@@ -69,6 +71,10 @@ class AdminState:
     certificates: tuple[tuple[str, str], ...] = ()
     # IAM users, groups, keys and policies (routes in iam.py).
     iam: IamService | None = None
+    # Who may call the admin API at all (admin.allow_cidrs/deny_cidrs/trusted_proxies), checked before anything.
+    access: ListenerAccess = field(default_factory=ListenerAccess)
+    # More Prometheus collectors for /metrics (the rate limiter's shared table).
+    collectors: tuple[Collector, ...] = ()
 
 
 class _Collector:
@@ -171,7 +177,15 @@ def create_admin_app(state: AdminState) -> Quart:
     """The admin ASGI app; the caller owns the state's lifetimes."""
     app = Quart(__name__)
     register_error_handlers(app)
+
+    @app.before_request
+    async def _admit() -> tuple[_JSON, int] | None:
+        _client, allowed = state.access.admit(request.scope)
+        return None if allowed else ({"error": "access denied"}, 403)
+
     registry = collector_registry()  # every process's S3, cache, IPFS, cluster and LMDB metrics (metrics.py)
+    for extra in state.collectors:
+        registry.register(extra)
     collector = _Collector(state.unpinner, state.orchestrator)
     registry.register(collector)
     system = SystemMetrics(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from quart import Quart, Response, request
 from werkzeug.routing import BaseConverter
 
+from appliance.api.access import client_ip
 from appliance.api.error_text import log_server_error, new_request_id
 from appliance.api.s3.auth_owner import check_expected_owner
 from appliance.api.s3.authorize import authorize_request, principal_of
@@ -16,12 +17,13 @@ from appliance.api.s3.context import Origin, RequestContext, S3Services
 from appliance.api.s3.h11_compat import install_reason_phrases
 from appliance.api.s3.handlers import HANDLERS, acl, cors
 from appliance.api.s3.handlers.post_object import is_browser_post, post_object
+from appliance.api.s3.limits import throttle
 from appliance.api.s3.render import error_response
 from appliance.api.s3.request import S3Request, parse_request
 from appliance.api.s3.routing import route
 from appliance.api.s3.sigv2 import authenticate_v2, is_v2
 from appliance.api.s3.sigv4 import AuthContext, authenticate
-from appliance.errors import AccessDenied, RequestError, S3IpfsError
+from appliance.errors import AccessDenied, AuthError, RequestError, S3IpfsError
 from appliance.metrics import observe_s3_request, s3_action, s3_error
 
 __all__ = ["S3Services", "create_app", "dispatch"]
@@ -78,8 +80,8 @@ def _anonymous_auth(s3req: S3Request) -> AuthContext:
 
 
 def _origin() -> Origin:
-    client = request.scope.get("client")
-    return Origin(client_ip=str(client[0]) if client else "", secure=request.scope.get("scheme") == "https")
+    # The resolved client address (trusted proxies honoured; api/access.py): aws:SourceIp, logs and audit agree.
+    return Origin(client_ip=client_ip(request.scope), secure=request.scope.get("scheme") == "https")
 
 
 def _authenticate(services: S3Services, s3req: S3Request, raw_path: bytes) -> AuthContext:
@@ -113,6 +115,18 @@ def _authenticate(services: S3Services, s3req: S3Request, raw_path: bytes) -> Au
     )
 
 
+def _authenticate_limited(services: S3Services, s3req: S3Request, raw_path: bytes, client: str) -> AuthContext:
+    """Authenticate, then spend from the signer's bucket; a failed signature spends from the address's bucket
+    (a forged key id must not drain its owner's budget)."""
+    try:
+        auth = _authenticate(services, s3req, raw_path)
+    except AuthError:
+        throttle(services, "", client)
+        raise
+    throttle(services, auth.access_key, client)
+    return auth
+
+
 async def dispatch(services: S3Services) -> Response:
     """Parse → authenticate → route → handle; every failure becomes an S3 error document."""
     request_id = new_request_id()
@@ -121,6 +135,9 @@ async def dispatch(services: S3Services) -> Response:
     resource = ""
     s3req: S3Request | None = None
     try:
+        client, allowed = services.access.admit(scope)
+        if not allowed:
+            raise AccessDenied()  # the allow/deny lists, before anything else is read
         raw_path = scope.get("raw_path") or request.path.encode("utf-8")
         s3req = parse_request(
             method=method,
@@ -132,12 +149,18 @@ async def dispatch(services: S3Services) -> Response:
         )
         resource = s3req.path
         if s3req.method == "OPTIONS":
+            throttle(services, "", client)
             response = await cors.preflight(services, s3req)  # preflights carry no credentials
         elif is_browser_post(s3req):
+            throttle(services, "", client)  # its form signature is checked in the handler
             response = await post_object(services, s3req, aiter(request.body), request_id, _origin())  # signed form
         else:
             anonymous = _is_anonymous(s3req)
-            auth = _anonymous_auth(s3req) if anonymous else _authenticate(services, s3req, raw_path)
+            if anonymous:
+                throttle(services, "", client)  # anonymous requests spend from the address's bucket
+                auth = _anonymous_auth(s3req)
+            else:
+                auth = _authenticate_limited(services, s3req, raw_path, client)
             principal = principal_of(services, None if anonymous else auth)
             action = route(s3req)
             s3_action(action)

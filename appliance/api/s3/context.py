@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from appliance.api.access import ListenerAccess
 from appliance.api.s3.payload import VerifiedBody
 from appliance.api.s3.request import S3Request
 from appliance.api.s3.sigv4 import AuthContext
@@ -19,6 +20,7 @@ from appliance.service.buckets import BucketService
 from appliance.service.identity import Identity
 from appliance.service.multipart import MultipartService
 from appliance.service.objects import ObjectService
+from appliance.service.ratelimit import RateLimiter
 
 __all__ = ["LOCAL", "Origin", "RequestContext", "S3Services", "timed"]
 
@@ -45,6 +47,8 @@ class S3Services:
     s3: S3Config
     auth: AuthConfig
     clock: Callable[[], float] = field(default=time.time)
+    access: ListenerAccess = field(default_factory=ListenerAccess)  # allow/deny lists, trusted proxies
+    limiter: RateLimiter | None = None  # None: rate limiting off
     # The IAM users and their policies; None: the root key is the only identity (it may do everything).
     policies: PolicySource | None = None
 

@@ -59,6 +59,7 @@ S3_ERRORS: dict[type[e.S3IpfsError], tuple[str, int]] = {
     e.AccessControlListNotSupported: ("AccessControlListNotSupported", 400),
     e.InvalidBucketAclWithObjectOwnership: ("InvalidBucketAclWithObjectOwnership", 400),
     e.OwnershipControlsNotFoundError: ("OwnershipControlsNotFoundError", 404),
+    e.SlowDown: ("SlowDown", 503),
     e.AccessDenied: ("AccessDenied", 403),
     e.ExpiredPresignedRequest: ("AccessDenied", 403),
     e.InvalidAccessKeyId: ("InvalidAccessKeyId", 403),

@@ -7,7 +7,14 @@ from quart import Response
 from appliance.api.error_text import client_message
 from appliance.api.s3.error_map import s3_error_for
 from appliance.api.s3.xml import XmlBuilder, http_date
-from appliance.errors import BackendUnavailable, DeleteMarkerError, InvalidRange, NotModified, S3IpfsError
+from appliance.errors import (
+    BackendUnavailable,
+    DeleteMarkerError,
+    InvalidRange,
+    NotModified,
+    S3IpfsError,
+    SlowDown,
+)
 
 __all__ = ["empty_response", "error_response", "xml_response"]
 
@@ -42,7 +49,7 @@ def error_response(error: S3IpfsError, *, request_id: str, resource: str, head: 
         builder.leaf("Resource", resource)
     builder.leaf("RequestId", request_id).leaf("HostId", request_id)
     response = Response(b"" if head else builder.render(), status=status, content_type=XML_TYPE)
-    if isinstance(error, BackendUnavailable):
+    if isinstance(error, BackendUnavailable | SlowDown):
         response.headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, DeleteMarkerError):
         response.headers["x-amz-delete-marker"] = "true"
