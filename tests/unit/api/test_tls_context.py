@@ -1,4 +1,4 @@
-"""ReloadableTls: the minimum version is enforced, a reload swaps the pair for new handshakes, a bad pair is kept out."""
+"""ReloadableTls: the minimum version is enforced, a reload swaps the pair for new handshakes, a bad pair stays out."""
 
 from __future__ import annotations
 
