@@ -135,8 +135,8 @@ def start_gateway(
             start_new_session=True,  # its own process group: workers can be killed with it
         )
     gw = Gateway(
-        endpoint=f"http://127.0.0.1:{config.s3.port}",
-        admin_url=f"http://127.0.0.1:{config.admin.port}",
+        endpoint=f"{config.s3.scheme}://127.0.0.1:{config.s3.port}",
+        admin_url=f"{config.admin.scheme}://127.0.0.1:{config.admin.port}",
         access_key=creds.access_key,
         secret_key=creds.secret_key,
         config_path=config_path,
@@ -161,7 +161,7 @@ def wait_ready(gw: Gateway, timeout: float = READY_TIMEOUT, *, status: int = 200
         if gw.process.poll() is not None:
             raise GatewayError(f"the gateway exited with code {gw.process.returncode}; log:\n{gw.log_tail()}")
         try:
-            reply = httpx.get(f"{gw.admin_url}/ready", timeout=10.0)
+            reply = httpx.get(f"{gw.admin_url}/ready", timeout=10.0, verify=False)  # a test certificate on https
             if reply.status_code == status:
                 return reply
             last = f"{reply.status_code} {reply.text[:500]}"
