@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -31,9 +32,10 @@ _MAX_FILE_CIDS = 100_000
 class AdminClient:
     """A small JSON client of the admin API; turns HTTP failures into domain errors with the API's message."""
 
-    def __init__(self, base_url: str, *, timeout: float = _TIMEOUT) -> None:
+    def __init__(self, base_url: str, *, timeout: float = _TIMEOUT, verify: ssl.SSLContext | bool = True) -> None:
         self._base = base_url.rstrip("/")
         self._timeout = timeout
+        self._verify = verify
 
     @classmethod
     def from_config(cls, config: AppConfig) -> AdminClient:
@@ -42,13 +44,19 @@ class AdminClient:
             host = "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        return cls(f"http://{host}:{config.admin.port}")
+        if not config.admin.tls_certfile:
+            return cls(f"http://{host}:{config.admin.port}")
+        # HTTPS on the admin port: trust the listener's own certificate file (this is the same host), whatever
+        # names it carries (it need not name 127.0.0.1).
+        context = ssl.create_default_context(cafile=config.admin.tls_certfile)
+        context.check_hostname = False
+        return cls(f"https://{host}:{config.admin.port}", verify=context)
 
     def call(self, method: str, path: str, *, body: Any = None, long: bool = False) -> Any:
         url = self._base + path
         timeout = httpx.Timeout(_LONG_TIMEOUT if long else self._timeout, connect=5.0)
         try:
-            response = httpx.request(method, url, json=body, timeout=timeout)
+            response = httpx.request(method, url, json=body, timeout=timeout, verify=self._verify)
         except httpx.TimeoutException as exc:
             raise BackendUnavailable(f"the gateway's admin API at {self._base} did not answer in time") from exc
         except httpx.HTTPError as exc:

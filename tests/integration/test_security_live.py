@@ -8,6 +8,7 @@ import re
 import signal
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from cryptography import x509
 
 from appliance.ipfsconn.devnode import LocalNode, jsipfs_path, kubo_path
 from tests.support import raw
-from tests.support.gateway import Gateway, running_gateway
+from tests.support.gateway import Gateway, gateway_command, running_gateway
 from tests.support.nodes import start_local_node, stop_nodes
 from tests.support.tls import self_signed
 
@@ -219,6 +220,11 @@ def test_tls_12_is_refused_when_the_minimum_is_13(tls_gateway: tuple[Gateway, Pa
             _serial_served(_port(url), max_version=ssl.TLSVersion.TLSv1_2)
     assert _serial_served(_port(gw.endpoint)) == _serial(cert)
     assert httpx.get(f"{gw.admin_url}/health", verify=False).json() == {"status": "ok"}
+    # The CLI finds the admin API over HTTPS from the same config, trusting the listener's own certificate.
+    cli = subprocess.run(
+        gateway_command(gw.config_path, "pins summary --json"), capture_output=True, text=True, timeout=60, check=False
+    )
+    assert cli.returncode == 0, cli.stderr
 
 
 def _wait_for_serial(port: int, serial: int, *, within: float = 30.0, in_a_row: int = 6) -> None:
