@@ -194,6 +194,13 @@ class S3:
                 _check(resp, f"GetObject {key}")
             return await drain(resp)
 
+    async def head(self, bucket: str, key: str) -> int:
+        """HeadObject; the Content-Length it reports."""
+        url = self._url(bucket, key)
+        resp = await self.client.head(url, headers=self._headers("HEAD", url, hashlib.sha256(b"").hexdigest()))
+        _check(resp, f"HeadObject {key}")
+        return int(resp.headers.get("content-length", "-1"))
+
     async def _signed(
         self, method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> httpx.Response:

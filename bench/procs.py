@@ -146,11 +146,12 @@ class Gateway:
 
 @contextlib.contextmanager
 def start_gateway(
-    tmp: Path, api_url: str, workers: int = 2, timeout: float = 90.0, *, cache: bool = True
+    tmp: Path, api_url: str, workers: int = 2, timeout: float = 90.0, *, cache: bool = True, ratelimit: bool = False
 ) -> Iterator[Gateway]:
     """`python -m appliance.cli serve --config CFG` on node `api_url`; yields it once /ready answers 200.
-    `cache=False` turns the memory cache off, so every GET goes to the IPFS node."""
-    tmp = tmp / ("gateway" if cache else "gateway-uncached")
+    `cache=False` turns the memory cache off, so every GET goes to the IPFS node. `ratelimit=True` turns rate
+    limiting on with limits no bench reaches (the cost of the check, not of throttling)."""
+    tmp = tmp / ("gateway" if cache else "gateway-uncached") if not ratelimit else tmp / "gateway-ratelimit"
     tmp.mkdir(parents=True, exist_ok=True)
     state = tmp / "state"
     s3_port, admin_port = free_port(), free_port()
@@ -161,6 +162,9 @@ def start_gateway(
         "ipfs": {"api_url": api_url},
         "cache": {"memory_bytes": 64 * 1024 * 1024 if cache else 0},
     }
+    if ratelimit:
+        never = {"per_key_rps": 1e9, "per_key_burst": 10**9, "per_ip_rps": 1e9, "per_ip_burst": 10**9}
+        config["ratelimit"] = {"enabled": True, **never}
     cfg = tmp / "gateway.yaml"
     cfg.write_text(json.dumps(config, indent=2) + "\n")  # JSON is YAML
     cmd = [sys.executable, "-m", "appliance.cli", "serve", "--config", str(cfg)]

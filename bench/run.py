@@ -45,6 +45,7 @@ SCENARIOS = (
     "put-small",
     "get-small",
     "get-small-uncached",
+    "ratelimit-small",
     "put-big",
     "get-big",
     "get-verified",
@@ -187,6 +188,7 @@ class Env:
     s3: S3 | None
     sizes: Sizes
     s3_uncached: S3 | None = None
+    s3_limited: S3 | None = None  # a second gateway with rate limiting on (limits never reached)
     small: SmallPayloads = field(default_factory=SmallPayloads)
     big: BigPayload | None = None
     seed: int = 0
@@ -481,11 +483,41 @@ def _size(n: int) -> str:
     return f"{n // (1024 * 1024)} MiB" if n >= 1024 * 1024 else f"{n // 1024} KiB"
 
 
+def scenario_ratelimit_small(env: Env) -> Scenario | None:
+    """HEAD + GET 1 KiB with rate limiting on but never hit, against the same with it off: the cost of the check."""
+    z, s3_on, s3_off = env.sizes, env.s3_limited, env.s3
+    if s3_on is None or s3_off is None:
+        return None
+
+    def side(label: str, s3: S3, is_gateway: bool) -> Side:
+        async def op(i: int) -> None:
+            key = f"get/{i % GET_POOL}"
+            _need(await s3.head(BUCKET, key) == SMALL, "S3 HEAD: wrong length")
+            _need(await s3.get(BUCKET, key) == SMALL, "S3 GET: wrong length")
+
+        return _small_side(env, label, is_gateway, op)
+
+    async def prepare() -> None:
+        await s3_on.create_bucket(BUCKET)
+        for i in range(GET_POOL):
+            data = env.small.next()
+            for s3 in (s3_on, s3_off):
+                await s3.put(BUCKET, f"get/{i}", data)
+
+    sides = [
+        side("S3 HEAD+GET, rate limit on (not hit)", s3_on, True),
+        side("S3 HEAD+GET, rate limit off", s3_off, False),
+    ]
+    title = f"HEAD + GET 1 KiB, {z.concurrency} clients, rate limiting on vs off (target >= 0.95)"
+    return Scenario("ratelimit-small", title, "ops_per_s", "ops/s", sides, extra="p50_ms", prepare=prepare)
+
+
 async def run_scenarios(env: Env, only: set[str]) -> list[Scenario]:
     builders: dict[str, Callable[[Env], Scenario | None]] = {
         "put-small": scenario_put_small,
         "get-small": scenario_get_small,
         "get-small-uncached": scenario_get_small_uncached,
+        "ratelimit-small": scenario_ratelimit_small,
         "put-big": scenario_put_big,
         "multipart": scenario_multipart,
         "copy": scenario_copy,
@@ -638,18 +670,23 @@ async def _base_group(args: argparse.Namespace, sizes: Sizes, tmp: Path, only: s
         bare_url = stack.enter_context(start_baseline(tmp, workers=args.workers))
         gateway = None
         uncached = None
+        limited = None
         if not args.no_gateway:
             _log("starting gateway (python -m appliance.cli serve)")
             gateway = stack.enter_context(start_gateway(tmp, node.api_url, workers=args.workers))
             _log(f"gateway S3 at {gateway.s3_url}")
             if "get-small-uncached" in only:
                 uncached = stack.enter_context(start_gateway(tmp, node.api_url, workers=args.workers, cache=False))
+            if "ratelimit-small" in only:
+                limited = stack.enter_context(start_gateway(tmp, node.api_url, workers=args.workers, ratelimit=True))
         limits = httpx.Limits(max_connections=max(sizes.concurrency, 4), max_keepalive_connections=sizes.concurrency)
         async with httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0), limits=limits) as client:
             s3 = S3(client, gateway.s3_url, gateway.credentials) if gateway else None
             env = Env(client, node.api_url, bare_url, s3, sizes, big=BigPayload.make(sizes.big_bytes))
             if gateway is not None and uncached is not None:
                 env.s3_uncached = S3(client, uncached.s3_url, uncached.credentials)
+            if gateway is not None and limited is not None:
+                env.s3_limited = S3(client, limited.s3_url, limited.credentials)
             t0 = time.monotonic()
             scenarios = await run_scenarios(env, only)
             wall = time.monotonic() - t0
