@@ -226,6 +226,14 @@ else
 	bad "no local IPFS node to test against: .venv or ipfs-node/node_modules missing (run make setup)"
 fi
 
+# --- systemctl reload: SIGHUP reloads the TLS certificates; the same main process keeps serving ------------------
+pid_before="$(in_ct systemctl show -p MainPID --value s3ipfs.service)"
+check "systemctl reload s3ipfs (ExecReload=)" bash -c "nsenter -t $LEADER -a systemctl reload s3ipfs.service"
+sleep 1
+check "same main PID and still active after the reload" \
+	test "$(in_ct systemctl show -p MainPID --value s3ipfs.service)" = "$pid_before" -a \
+	"$(in_ct systemctl is-active s3ipfs.service || true)" = active
+
 # --- restart on failure, broken config, clean stop --------------------------------------------------------------
 in_ct systemctl kill -s KILL s3ipfs.service
 for _ in $(seq 1 60); do # RestartSec=2s, then a start up to READY=1 (slower on a loaded machine): wait, not sleep

@@ -47,6 +47,10 @@ def verify_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         stub = root / "usr/bin" / name
         stub.write_text("#!/bin/sh\n")
         stub.chmod(0o755)
+    (root / "bin").mkdir()
+    kill = root / "bin/kill"  # ExecReload= of s3ipfs.service (procps on Debian, util-linux on RPM systems)
+    kill.write_text("#!/bin/sh\n")
+    kill.chmod(0o755)
     (root / "etc/systemd/system").mkdir(parents=True)
     return root
 
