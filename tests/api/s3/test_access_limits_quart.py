@@ -3,6 +3,7 @@ client, or X-Forwarded-For from a trusted proxy) before authentication, and rate
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from appliance.api.s3.app import create_app
 from appliance.api.s3.context import S3Services
 from appliance.config import AuthConfig, RateLimitConfig, S3Config
 from appliance.service.buckets import BucketService
+from appliance.service.iam_memory import MemoryPolicySource, MemoryUser
 from appliance.service.identity import Credentials, Identity
 from appliance.service.multipart import MultipartService
 from appliance.service.objects import ObjectService
@@ -153,3 +155,57 @@ async def test_failed_signatures_spend_from_the_address_not_the_key(build: Any) 
 async def test_rate_limit_off_by_default(build: Any) -> None:
     app = build()
     assert {(await _get(app, "192.0.2.1")).status_code for _ in range(30)} == {200}
+
+
+async def test_aws_source_ip_is_the_resolved_address(tmp_path: Path) -> None:
+    """A bucket policy on aws:SourceIp sees the address a trusted proxy forwarded, never one a client claims."""
+    store = LmdbMetadataStore(tmp_path / "meta-ip", map_size=1 << 26)
+    content = MemoryContent()
+    s3 = S3Config(trusted_proxies=("127.0.0.1",))
+    services = S3Services(
+        objects=ObjectService(store, content, unpin_grace=0),
+        multipart=MultipartService(store, content, unpin_grace=0),
+        buckets=BucketService(store, default_region="us-east-1"),
+        identity=Identity([Credentials("AKROOT", "root-secret")]),
+        s3=s3,
+        auth=AuthConfig(),
+        access=ListenerAccess.from_config(s3),
+        policies=MemoryPolicySource([MemoryUser("alice", "AKIDONE", USERS["AKIDONE"], policies=("readwrite",))]),
+    )
+    app = create_app(services)
+
+    async def call(method: str, path: str, client: str, body: bytes = b"", xff: str = "") -> Any:
+        headers = {"X-Forwarded-For": xff} if xff else {}
+        signed = raw.signed_headers(
+            method,
+            f"http://{HOST}{path}",
+            access_key="AKIDONE",
+            secret_key=USERS["AKIDONE"],
+            headers=headers,
+            body=body,
+        )
+        signed |= {"Host": HOST, "Content-Length": str(len(body))}
+        return await app.test_client().open(
+            path, method=method, headers=signed, data=body, scope_base={"client": (client, 40000)}
+        )
+
+    try:
+        assert (await call("PUT", "/ipb", "127.0.0.1")).status_code == 200
+        assert (await call("PUT", "/ipb/k", "127.0.0.1", b"data")).status_code == 200
+        deny = {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::ipb/*",
+            "Condition": {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}},
+        }
+        document = json.dumps({"Version": "2012-10-17", "Statement": [deny]}).encode()
+        assert (await call("PUT", "/ipb?policy", "127.0.0.1", document)).status_code == 204
+        assert (await call("GET", "/ipb/k", "127.0.0.1", xff="203.0.113.5")).status_code == 403
+        assert (await call("GET", "/ipb/k", "127.0.0.1", xff="198.51.100.1")).status_code == 200
+        assert (await call("GET", "/ipb/k", "203.0.113.9")).status_code == 403  # the peer itself
+        # An untrusted peer's header is ignored both ways: it neither escapes nor falls under the condition.
+        assert (await call("GET", "/ipb/k", "203.0.113.9", xff="198.51.100.1")).status_code == 403
+        assert (await call("GET", "/ipb/k", "192.0.2.1", xff="203.0.113.5")).status_code == 200
+    finally:
+        store.close()
