@@ -94,7 +94,7 @@ def test_allow_list_refuses_loopback_and_trusted_proxy_forwarding(tmp_path: Path
 # ---- rate limits ------------------------------------------------------------------------------------------------
 
 _LIMITS = {
-    "ratelimit": {"enabled": True, "per_key_rps": 2.0, "per_key_burst": 6, "per_ip_rps": 2.0, "per_ip_burst": 6},
+    "ratelimit": {"enabled": True, "per_key_rps": 2.0, "per_key_burst": 6, "per_ip_rps": 0.5, "per_ip_burst": 3},
     "s3": {"trusted_proxies": ["127.0.0.1/32"]},
 }
 
@@ -113,30 +113,36 @@ def _metric(gw: Gateway, bucket: str) -> float:
 
 
 def test_a_hammering_client_does_not_slow_down_another(limited: Gateway) -> None:
-    """Forged signatures from one address (its own bucket) hammer away while the root key's requests all pass."""
-    stop = threading.Event()
+    """Forged signatures from one address (its own bucket) hammer away until slowed down several times, while the
+    root key's requests, at a pace within its rate, all pass."""
+    hammering = threading.Event()
+    hammering.set()
     hammer_codes: list[int] = []
 
     def hammer() -> None:
-        while not stop.is_set():
-            response = _signed_get(limited, key="AKIDFORGEDFORGED", headers={"X-Forwarded-For": "198.51.100.7"})
-            hammer_codes.append(response.status_code)
+        deadline = time.monotonic() + 120
+        try:
+            while hammer_codes.count(503) < 5 and time.monotonic() < deadline:
+                response = _signed_get(limited, key="AKIDFORGEDFORGED", headers={"X-Forwarded-For": "198.51.100.7"})
+                hammer_codes.append(response.status_code)
+        finally:
+            hammering.clear()
 
     thread = threading.Thread(target=hammer)
     thread.start()
+    good: list[int] = []
+    s3 = _s3(limited)
     try:
-        s3 = _s3(limited)
-        good = []
-        for _ in range(5):
+        while hammering.is_set() or len(good) < 3:
             good.append(s3.list_buckets()["ResponseMetadata"]["HTTPStatusCode"])
-            time.sleep(0.1)
-        s3.close()
+            time.sleep(0.6)  # under the key's 2 requests/s
     finally:
-        stop.set()
-        thread.join(30)
-    assert good == [200] * 5
-    assert 503 in hammer_codes and 403 in hammer_codes  # refused for its signature, then slowed down
-    assert _metric(limited, "ip") >= hammer_codes.count(503)
+        s3.close()
+        thread.join(130)
+    assert hammer_codes.count(503) == 5, hammer_codes  # refused for its signature, then slowed down
+    assert 403 in hammer_codes
+    assert good == [200] * len(good)
+    assert _metric(limited, "ip") >= 5
 
 
 def test_boto3_gets_slow_down_and_both_workers_share_the_budget(limited: Gateway) -> None:
@@ -145,9 +151,11 @@ def test_boto3_gets_slow_down_and_both_workers_share_the_budget(limited: Gateway
     retry_after: list[str] = []
     lock = threading.Lock()
 
+    deadline = time.monotonic() + 90
+
     def burst() -> None:
         s3 = _s3(limited)
-        for _ in range(6):
+        while codes.count(503) < 4 and time.monotonic() < deadline:  # a slow machine needs more tries
             try:
                 s3.list_buckets()
                 code = 200
@@ -166,11 +174,11 @@ def test_boto3_gets_slow_down_and_both_workers_share_the_budget(limited: Gateway
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(60)
+        thread.join(100)
     elapsed = time.monotonic() - started
     admitted = codes.count(200)
-    assert len(codes) == 24 and set(codes) <= {200, 503}
-    assert codes.count(503) > 0 and all(value.isdigit() and int(value) >= 1 for value in retry_after)
+    assert set(codes) <= {200, 503}
+    assert codes.count(503) >= 4 and all(value.isdigit() and int(value) >= 1 for value in retry_after)
     # One budget for both workers: never more than the burst plus what refilled meanwhile (+1 for rounding).
     assert admitted <= 6 + 2.0 * elapsed + 1
     assert _metric(limited, "key") - before == codes.count(503)
