@@ -190,7 +190,10 @@ def test_fleet_play_restarts_one_host_at_a_time_and_waits_for_ready() -> None:
     (wait,) = play["post_tasks"]
     assert wait["ansible.builtin.uri"]["status_code"] == 200 and wait["until"] == "s3ipfs_ready.status == 200"
     defaults = yaml.safe_load((ROLE / "defaults/main.yml").read_text(encoding="utf-8"))
-    assert defaults["s3ipfs_ready_url"] == "http://127.0.0.1:{{ s3ipfs_admin_port }}/ready"
+    # http, or https when the role gives the admin port a certificate (then not verified: it is the host itself).
+    scheme = "{{ 'https' if s3ipfs_admin_tls_certfile else 'http' }}"
+    assert defaults["s3ipfs_ready_url"] == scheme + "://127.0.0.1:{{ s3ipfs_admin_port }}/ready"
+    assert wait["ansible.builtin.uri"]["validate_certs"] is False
 
 
 def test_secret_tasks_are_never_logged() -> None:
