@@ -71,8 +71,16 @@ class S3ipfsApp(App[None]):
         self.check_daemon()
         self.set_interval(self._watch_seconds, self.check_daemon)
 
-    @work(thread=True, exclusive=True, group="daemon-watch")
+    def busy(self, group: str) -> bool:
+        """A thread worker of `group` still runs (they cannot be interrupted: skip a tick rather than pile up)."""
+        return any(worker.group == group and worker.is_running for worker in self.workers)
+
     def check_daemon(self) -> None:
+        if not self.busy("daemon-watch"):
+            self._probe()
+
+    @work(thread=True, exclusive=True, group="daemon-watch")
+    def _probe(self) -> None:
         try:
             self.api.health()
             error: str | None = None

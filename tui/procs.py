@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ class ProcessWatch:
         self._extra = extra_pids
         self._procs: dict[int, psutil.Process] = {}
         self._scanned = 0.0
+        self._lock = threading.Lock()  # samples come from worker threads
 
     def _rescan(self) -> None:
         found: dict[int, psutil.Process] = {}
@@ -52,6 +54,10 @@ class ProcessWatch:
         self._scanned = time.monotonic()
 
     def sample(self) -> ProcessStats:
+        with self._lock:
+            return self._sample()
+
+    def _sample(self) -> ProcessStats:
         if not self._procs or time.monotonic() - self._scanned > _RESCAN_SECONDS:
             self._rescan()
         cpu = 0.0
@@ -68,6 +74,6 @@ class ProcessWatch:
                         write += io.write_bytes
                 alive += 1
             except psutil.Error:
-                del self._procs[pid]  # gone or not ours to read
+                self._procs.pop(pid, None)  # gone or not ours to read
         net = psutil.net_io_counters()
         return ProcessStats(alive, cpu, rss, read, write, net.bytes_sent if net else 0, net.bytes_recv if net else 0)

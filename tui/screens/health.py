@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker
 
 from appliance.errors import S3IpfsError
 from tui.api import Ready
@@ -87,6 +88,7 @@ class HealthScreen(Screen[None]):
         self._watch: ProcessWatch | None = None
         self._last: Scrape | None = None
         self._timer: Timer | None = None
+        self._busy = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -129,8 +131,15 @@ class HealthScreen(Screen[None]):
     def action_refresh_now(self) -> None:
         self.refresh_data()
 
-    @work(thread=True, exclusive=True, group="health")
     def refresh_data(self) -> None:
+        # A thread worker cannot be interrupted: while one is still waiting on a slow daemon, skip the tick
+        # rather than start another (a wedged daemon must not pile up threads).
+        if not self._busy:
+            self._busy = True
+            self._refresh()
+
+    @work(thread=True, exclusive=True, group="health")
+    def _refresh(self) -> None:
         api = self.app.api  # type: ignore[attr-defined]
         ready: Ready | None = None
         scrape: Scrape | None = None
@@ -142,6 +151,10 @@ class HealthScreen(Screen[None]):
             error = exc.message
         procs = self._watch.sample() if self._watch is not None else None
         self.app.call_from_thread(self._show, _Sample(ready, scrape, procs, error))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "health" and event.worker.is_finished:
+            self._busy = False
 
     def _show(self, sample: _Sample) -> None:
         table = self.query_one("#components", DataTable)

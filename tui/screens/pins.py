@@ -19,6 +19,7 @@ from tui.widgets.banner import DaemonBanner
 __all__ = ["PinsScreen"]
 
 _JSON = dict[str, Any]
+_READ_ERROR = "cannot read pins: "
 _REFRESH_SECONDS = 5.0  # peers and batches change slowly; the health screen carries the fast numbers
 
 
@@ -33,6 +34,10 @@ def _report_text(report: _JSON) -> str:
         else:
             lines.append(f"{key}: {value}")
     return "\n".join(lines)
+
+
+def shown_text(widget: Static) -> str:
+    return str(widget.render())
 
 
 def _free(value: object) -> str:
@@ -72,15 +77,19 @@ class PinsScreen(Screen[None]):
     def action_refresh_now(self) -> None:
         self.refresh_data()
 
-    @work(thread=True, exclusive=True, group="pins")
     def refresh_data(self) -> None:
+        if not self.app.busy("pins"):  # type: ignore[attr-defined]
+            self._refresh()
+
+    @work(thread=True, exclusive=True, group="pins")
+    def _refresh(self) -> None:
         api = self.app.api  # type: ignore[attr-defined]
         try:
             summary = api.pins_summary()
             peers = api.peers()
             batches = api.batches()
         except S3IpfsError as exc:
-            self.app.call_from_thread(self._status, f"cannot read pins: {exc.message}")
+            self.app.call_from_thread(self._status, f"{_READ_ERROR}{exc.message}")
             return
         self.app.call_from_thread(self._show, summary, peers, batches)
 
@@ -110,7 +119,8 @@ class PinsScreen(Screen[None]):
                 progress += f" ({batch['failed']} failed)"
             batch_id = str(batch.get("id", ""))
             batch_table.add_row(batch_id, batch.get("op", ""), batch.get("state", ""), progress, key=batch_id)
-        self._status("")
+        if shown_text(self.query_one("#pin-status", Static)).startswith(_READ_ERROR):
+            self._status("")  # the daemon answers again; other messages stay until replaced
 
     def action_reconcile(self) -> None:
         self._dry_run("reconcile")
