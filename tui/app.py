@@ -71,6 +71,9 @@ class S3ipfsApp(App[None]):
         self.check_daemon()
         self.set_interval(self._watch_seconds, self.check_daemon)
 
+    def on_unmount(self) -> None:
+        self.api.close()
+
     def busy(self, group: str) -> bool:
         """A thread worker of `group` still runs (they cannot be interrupted: skip a tick rather than pile up)."""
         return any(worker.group == group and worker.is_running for worker in self.workers)

@@ -89,6 +89,8 @@ class HealthScreen(Screen[None]):
         self._last: Scrape | None = None
         self._timer: Timer | None = None
         self._busy = False
+        self._rows: list[tuple[str, str, str]] = []
+        self._texts: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -156,15 +158,24 @@ class HealthScreen(Screen[None]):
         if event.worker.group == "health" and event.worker.is_finished:
             self._busy = False
 
+    def _set(self, selector: str, text: str) -> None:
+        widget = self.query_one(selector, Static)
+        if self._texts.get(selector) != text:  # an unchanged text would still cost a repaint
+            self._texts[selector] = text
+            widget.update(text)
+
     def _show(self, sample: _Sample) -> None:
-        table = self.query_one("#components", DataTable)
-        table.clear()
         if sample.ready is None:
-            table.add_row("gateway", "DOWN", sample.error or "")
+            table_rows: list[tuple[str, str, str]] = [("gateway", "DOWN", sample.error or "")]
         else:
-            table.add_row("gateway", "ready" if sample.ready.ready else "NOT READY", "")
-            for name, ok, reason in sample.ready.components:
-                table.add_row(name, "ok" if ok else "FAIL", reason)
+            table_rows = [("gateway", "ready" if sample.ready.ready else "NOT READY", "")]
+            table_rows += [(name, "ok" if ok else "FAIL", reason) for name, ok, reason in sample.ready.components]
+        if table_rows != self._rows:
+            self._rows = table_rows
+            table = self.query_one("#components", DataTable)
+            table.clear()
+            for row in table_rows:
+                table.add_row(*row)
         if sample.scrape is not None:
             if self._last is not None:
                 now = rates(self._last, sample.scrape)
@@ -172,13 +183,14 @@ class HealthScreen(Screen[None]):
                 self.query_one("#rate-errors", RateLine).push(now.errors_per_s)
                 self.query_one("#rate-latency", RateLine).push(now.latency_ms)
             self._last = sample.scrape
-            self.query_one("#gauges", Static).update("\n".join(_gauge_lines(sample.scrape.gauges)))
+            self._set("#gauges", "\n".join(_gauge_lines(sample.scrape.gauges)))
         p = sample.procs
         if p is None:
-            self.query_one("#processes", Static).update("process stats off")
+            self._set("#processes", "process stats off")
             return
-        self.query_one("#processes", Static).update(
+        self._set(
+            "#processes",
             f"processes: {p.processes}\ncpu: {p.cpu_percent:.1f} %\nmemory: {_size(p.rss_bytes)}\n"
             f"disk r/w: {_size(p.read_bytes)} / {_size(p.write_bytes)}\n"
-            f"net tx/rx: {_size(p.net_sent)} / {_size(p.net_recv)}"
+            f"net tx/rx: {_size(p.net_sent)} / {_size(p.net_recv)}",
         )
