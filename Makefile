@@ -16,8 +16,8 @@ stop:
 	@bash scripts/run-local.sh --stop "$(STATE)"
 
 lint: setup
-	$(VENV)/bin/ruff check appliance tests bench
-	$(VENV)/bin/ruff format --check appliance tests bench
+	$(VENV)/bin/ruff check appliance tests bench $(wildcard tui)
+	$(VENV)/bin/ruff format --check appliance tests bench $(wildcard tui)
 
 typecheck: setup
 	$(VENV)/bin/mypy appliance $(wildcard tui)

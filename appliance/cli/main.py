@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from appliance.cli import config_check, credentials, doctor, iam, node, pins, scrub, serve, tls
+from appliance.cli import config_check, credentials, doctor, iam, node, pins, scrub, serve, tls, tui
 from appliance.errors import S3IpfsError
 
 __all__ = ["build_parser", "entry", "main"]
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_parser(commands)
     iam.add_parser(commands)
     tls.add_parser(commands)
+    tui.add_parser(commands)
     return parser
 
 

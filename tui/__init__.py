@@ -1,0 +1,1 @@
+"""The Textual operator console (`s3ipfs tui`); talks to the daemon only through the admin API client."""

@@ -1,0 +1,1 @@
+"""One screen per concern: health, pins and cluster."""
