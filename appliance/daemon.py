@@ -48,6 +48,8 @@ from appliance.service.unpinner import Unpinner
 from appliance.wiring import (
     DomainServices,
     PinJobs,
+    admin_auth,
+    auditor,
     cluster_pinner,
     iam_service,
     kubo_client,
@@ -58,6 +60,7 @@ from appliance.wiring import (
     s3_services,
     scrub_service,
     scrub_tasks,
+    write_local_admin_token,
 )
 
 __all__ = ["run"]
@@ -167,6 +170,7 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
     recorder: AccessRecorder | None = None
     flusher: asyncio.Task[None] | None = None
     usage: asyncio.Task[None] | None = None
+    audit, audit_log = auditor(config)
     try:
         ack = None
         if cluster is not None:
@@ -179,7 +183,7 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
         services = DomainServices.build(config, store, content, acknowledger=ack, on_read=on_read)
         iam = iam_service(config, store)
         usage = asyncio.create_task(iam.source.run_forever(stop, config.iam.usage_flush_seconds))
-        app = create_app(s3_services(config, services, iam))
+        app = create_app(s3_services(config, services, iam, audit))
 
         @app.before_serving
         async def _announce() -> None:
@@ -204,6 +208,8 @@ async def _serve_worker(index: int, config: AppConfig, creds: Credentials, binds
             await cluster.aclose()
         await kubo.aclose()
         store.close()
+        if audit_log is not None:
+            audit_log.close()
 
 
 # ---- the main process ---------------------------------------------------------------------------------------
@@ -360,6 +366,7 @@ async def _main(
     failed: list[str] = []
     jobs: PinJobs | None = None
     scrubber: Scrubber | None = None
+    audit, audit_log = auditor(config)
     try:
         unpinner = Unpinner(store, kubo, interval=config.objects.unpin_interval_seconds, replica=cluster)
         services = DomainServices.build(config, store, kubo)
@@ -369,6 +376,8 @@ async def _main(
         scrubber = scrub_service(
             config, store=store, kubo=kubo, pinner=pinner, policies=policies, orchestrator=orchestrator
         )
+        auth = admin_auth(config, creds, audit)
+        write_local_admin_token(auth, config.admin_token_path)
         admin_app = create_admin_app(
             AdminState(
                 objects=services.objects,
@@ -387,7 +396,8 @@ async def _main(
                 state_dir=config.state_dir,
                 certificates=(("s3", config.s3.tls_certfile),) if config.s3.tls_certfile else (),
                 iam=iam_service(config, store),
-            )
+            ),
+            auth,
         )
         admin_up = asyncio.Event()
 
@@ -468,6 +478,8 @@ async def _main(
         await pinner.aclose()
         await kubo.aclose()
         store.close()
+        if audit_log is not None:
+            audit_log.close()
     log.info("stopped")
     if workers.fatal is not None:
         return workers.fatal

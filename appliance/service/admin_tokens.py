@@ -26,7 +26,7 @@ from typing import Any
 
 __all__ = ["TOKEN_PREFIX", "TokenRecord", "TokenStore", "token_id_of"]
 
-TOKEN_PREFIX = "s3ipfs_at_"
+TOKEN_PREFIX = "s3ipfs_at_"  # noqa: S105 (a prefix)
 _TOKEN = re.compile(r"^s3ipfs_at_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 _LAST_USED_EVERY = 60.0  # seconds: last-used times are written at most this often per token
 

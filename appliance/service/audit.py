@@ -225,7 +225,10 @@ def verify_files(files: Sequence[tuple[str, Iterable[bytes]]]) -> tuple[int, Bre
         if index == 0:
             if chain.previous_file and chain.previous_file not in dropped:
                 return total, Break(
-                    chain.name, 1, f"the file before it, {chain.previous_file}, is missing (not removed by retention)", ""
+                    chain.name,
+                    1,
+                    f"the file before it, {chain.previous_file}, is missing (not by retention)",
+                    "",
                 )
             if not chain.previous_file and chain.previous_hash != GENESIS_ROOT:
                 return total, Break(chain.name, 1, "the first file's genesis does not start the chain", "")
@@ -233,7 +236,10 @@ def verify_files(files: Sequence[tuple[str, Iterable[bytes]]]) -> tuple[int, Bre
         before = chains[index - 1]
         if chain.previous_file != before.name:
             return total, Break(
-                chain.name, 1, f"follows {chain.previous_file or 'nothing'}, but the file before it is {before.name}", ""
+                chain.name,
+                1,
+                f"follows {chain.previous_file or 'nothing'}, but {before.name} is before it",
+                "",
             )
         if chain.previous_hash != before.last_hash:
             return total, Break(

@@ -82,7 +82,7 @@ def _read_head(path: Path, name: str) -> _Head | None:
         tail = fh.read()
     if not tail.endswith(b"\n") or not first.endswith(b"\n"):
         return None
-    last = tail[: -1].rsplit(b"\n", 1)[-1] + b"\n"
+    last = tail[:-1].rsplit(b"\n", 1)[-1] + b"\n"
     try:
         created = float(json.loads(first)["time"])
         seq = int(json.loads(last)["seq"])

@@ -13,6 +13,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from quart import Quart, Response
 
+from appliance.api.admin.auth import AdminAuth, register_auth
+from appliance.api.admin.auth_routes import register_auth_routes
 from appliance.api.admin.errors import register_error_handlers
 from appliance.api.admin.iam import register_iam_routes
 from appliance.api.admin.pin_ops import register_pin_op_routes
@@ -167,10 +169,12 @@ async def _check_metadata(state: AdminState) -> str | None:
     return None
 
 
-def create_admin_app(state: AdminState) -> Quart:
-    """The admin ASGI app; the caller owns the state's lifetimes."""
+def create_admin_app(state: AdminState, auth: AdminAuth) -> Quart:
+    """The admin ASGI app; the caller owns the state's lifetimes. Every route but /health needs a token (auth.py)."""
     app = Quart(__name__)
     register_error_handlers(app)
+    register_auth(app, auth)
+    register_auth_routes(app, auth)
     registry = collector_registry()  # every process's S3, cache, IPFS, cluster and LMDB metrics (metrics.py)
     collector = _Collector(state.unpinner, state.orchestrator)
     registry.register(collector)
