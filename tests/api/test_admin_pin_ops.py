@@ -134,7 +134,7 @@ class OpsAdmin:
             await asyncio.sleep(0.01)
 
 
-def build_ops_admin(path: Path, *, rebalance: RebalanceSettings | None = None) -> OpsAdmin:
+def build_ops_admin(path: Path, *, rebalance: RebalanceSettings | None = None, port: int = 9001) -> OpsAdmin:
     """A store with the bucket, the fake cluster pinner and every pin job wired into the admin app (the caller
     closes `store`)."""
     store = LmdbMetadataStore(path, map_size=1 << 28, pin_outbox=True)
@@ -180,7 +180,7 @@ def build_ops_admin(path: Path, *, rebalance: RebalanceSettings | None = None) -
         dynamic=dynamic,
         batches=batches,
     )
-    app = authed_admin_app(state, Path(path).parent)
+    app = authed_admin_app(state, Path(path).parent, port=port)
     return OpsAdmin(app, store, pinner, orchestrator, reconciler, rebalancer, dynamic, batches, clock, changes)
 
 

@@ -37,7 +37,7 @@ class ScrubAdmin:
     sleeper: Sleeper
 
 
-def build_scrub_admin(path: Path, objects: int = 3) -> ScrubAdmin:
+def build_scrub_admin(path: Path, objects: int = 3, *, port: int = 9001) -> ScrubAdmin:
     """The admin app with a scrubber over a fake node holding `objects` objects (the caller closes `store`)."""
     store = open_store(path)
     node = FakeNode()
@@ -52,7 +52,7 @@ def build_scrub_admin(path: Path, objects: int = 3) -> ScrubAdmin:
         unpinner=Unpinner(store, node, interval=1.0),  # type: ignore[arg-type]
         scrubber=scrubber,
     )
-    return ScrubAdmin(authed_admin_app(state, Path(path).parent), store, node, scrubber, sleeper)
+    return ScrubAdmin(authed_admin_app(state, Path(path).parent, port=port), store, node, scrubber, sleeper)
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, node: LocalNode) -> Iterat
 def test_health_and_ready(gateway: Gateway) -> None:
     health = httpx.get(f"{gateway.admin_url}/health")
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
-    ready = httpx.get(f"{gateway.admin_url}/ready")
+    ready = gateway.admin("GET", "/ready")
     assert ready.status_code == 200
     assert ready.json()["components"]["ipfs"]["ready"] is True
     assert ready.json()["components"]["metadata"]["ready"] is True
@@ -62,15 +62,15 @@ def test_health_and_ready(gateway: Gateway) -> None:
 
 
 def test_objects_by_cid(gateway: Gateway) -> None:
-    unknown = httpx.get(f"{gateway.admin_url}/objects/by-cid/{UNKNOWN_CID}")
+    unknown = gateway.admin("GET", f"/objects/by-cid/{UNKNOWN_CID}")
     assert (unknown.status_code, unknown.json()) == (200, [])
-    malformed = httpx.get(f"{gateway.admin_url}/objects/by-cid/not-a-cid")
+    malformed = gateway.admin("GET", "/objects/by-cid/not-a-cid")
     assert malformed.status_code == 400
     assert "not a CID" in malformed.json()["error"]
 
 
 def test_metrics(gateway: Gateway) -> None:
-    reply = httpx.get(f"{gateway.admin_url}/metrics")
+    reply = gateway.admin("GET", "/metrics")
     assert reply.status_code == 200
     assert "s3ipfs_unpin_queue_depth 0.0" in reply.text
     assert "s3ipfs_unpinned_total" in reply.text
@@ -191,8 +191,8 @@ def test_no_internal_detail_reaches_clients_while_the_node_is_stopped(tmp_path: 
             answers = {
                 "PUT object": raw.send(gw.endpoint, "PUT", "/leaky/new", body=b"x" * 10_000, **keys),
                 "GET object": raw.send(gw.endpoint, "GET", "/leaky/there", **keys),
-                "live pin status": httpx.get(f"{gw.admin_url}/pins/{cid}?live=1", timeout=30),
-                "readiness": httpx.get(f"{gw.admin_url}/ready", timeout=30),
+                "live pin status": gw.admin("GET", f"/pins/{cid}?live=1"),
+                "readiness": gw.admin("GET", "/ready"),
             }
             leaks = (
                 api,

@@ -19,19 +19,19 @@ from appliance.service.admin_tokens import TokenStore
 from appliance.service.audit import Auditor
 from appliance.service.identity import Credentials
 
-__all__ = ["ADMIN_HOST", "ROOT", "admin_auth", "authed_admin_app", "root_token"]
+__all__ = ["ADMIN_HOST", "ROOT", "admin_auth", "authed_admin_app", "install_cli_token", "root_token"]
 
 ADMIN_PORT = 9001
 ADMIN_HOST = f"127.0.0.1:{ADMIN_PORT}"
 ROOT = Credentials("S3IPFSTESTROOTKEY000", "test-root-secret-0123456789abcdefghijklmn")
 
 
-def admin_auth(directory: Path, *, auditor: Auditor | None = None, **kwargs: Any) -> AdminAuth:
-    """An AdminAuth for ROOT with tokens in directory/keys, answering Host 127.0.0.1:9001 (and loopback names)."""
+def admin_auth(directory: Path, *, auditor: Auditor | None = None, port: int = ADMIN_PORT, **kwargs: Any) -> AdminAuth:
+    """An AdminAuth for ROOT with tokens in directory/keys, answering Host 127.0.0.1:port (and loopback names)."""
     return AdminAuth(
         tokens=TokenStore(Path(directory) / "keys" / "admin-tokens.json"),
         root=ROOT,
-        hosts=allowed_hosts("127.0.0.1", ADMIN_PORT),
+        hosts=allowed_hosts("127.0.0.1", port),
         auditor=auditor or Auditor(None),
         **kwargs,
     )
@@ -65,8 +65,25 @@ def with_default_headers(app: Quart, headers: dict[str, str]) -> Quart:
     return app
 
 
-def authed_admin_app(state: AdminState, directory: Path, *, auditor: Auditor | None = None) -> Quart:
-    """The admin app whose test client is authenticated as root (Authorization and Host sent by default)."""
-    auth = admin_auth(directory, auditor=auditor)
+def authed_admin_app(
+    state: AdminState, directory: Path, *, auditor: Auditor | None = None, port: int = ADMIN_PORT
+) -> Quart:
+    """The admin app whose test client is authenticated as root (Authorization and Host sent by default). The
+    token is also in app.config["TEST_ROOT_TOKEN"] (for CLI tests that serve the app on `port`)."""
+    auth = admin_auth(directory, auditor=auditor, port=port)
     app = create_admin_app(state, auth)
-    return with_default_headers(app, {"Authorization": f"Bearer {root_token(auth)}", "Host": ADMIN_HOST})
+    token = root_token(auth)
+    app.config["TEST_ROOT_TOKEN"] = token
+    app.extensions["admin_auth"] = auth
+    return with_default_headers(app, {"Authorization": f"Bearer {token}", "Host": f"127.0.0.1:{port}"})
+
+
+def install_cli_token(app: Quart, state_dir: Path, monkeypatch: Any) -> str:
+    """Write the app's root token where the CLI finds the local root token (state_dir/keys/admin.token), and point
+    the login file at an empty place (so a developer's own login never counts)."""
+    token: str = app.config["TEST_ROOT_TOKEN"]
+    keys = Path(state_dir) / "keys"
+    keys.mkdir(parents=True, exist_ok=True)
+    (keys / "admin.token").write_text(token + "\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(Path(state_dir) / "xdg"))
+    return token
