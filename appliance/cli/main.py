@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from appliance.cli import config_check, credentials, doctor, iam, node, pins, scrub, serve
+from appliance.cli import admin, audit, config_check, credentials, doctor, iam, node, pins, scrub, serve
 from appliance.errors import S3IpfsError
 
 __all__ = ["build_parser", "entry", "main"]
@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     scrub.add_parser(commands)
     doctor.add_parser(commands)
     iam.add_parser(commands)
+    admin.add_parser(commands)
+    audit.add_parser(commands)
     return parser
 
 
