@@ -187,7 +187,7 @@ async def test_bodies_must_be_json_and_no_cors(rig: Rig) -> None:
     )
     assert status == 405
     _, _, answer = await rig.call("GET", "/auth/whoami", token=token, headers={"Origin": "http://evil.example.com"})
-    assert not [h for h in answer.keys() if h.lower().startswith("access-control-")]  # noqa: SIM118
+    assert not [h for h in answer.keys() if h.lower().startswith("access-control-")]
 
 
 async def test_authorize_hook_and_iam_users(tmp_path: Path) -> None:
@@ -218,7 +218,7 @@ async def test_audit_records_of_admin_requests(rig: Rig) -> None:
     await rig.call("GET", "/ready")  # denied: audited
     await rig.call("POST", "/auth/token", body={"access_key": ROOT.access_key, "secret_key": "nope"})
     await rig.call("GET", "/ready", token=token, headers={"Host": "evil.example.com"})
-    status, body, _ = await rig.call("GET", "/auth/tokens", token=token)
+    _status, body, _ = await rig.call("GET", "/auth/tokens", token=token)
     await rig.call("DELETE", f"/auth/tokens/{body['tokens'][0]['id']}", token=token)
     assert verify_dir(rig.audit_dir)[1] is None
     got = [data for _f, _l, data in records(rig.audit_dir)]

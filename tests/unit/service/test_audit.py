@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.service.audit import AuditRecord, Auditor, canonical, verify_lines
+from appliance.service.audit import Auditor, AuditRecord, canonical, verify_lines
 from appliance.service.audit_log import AuditLog, AuditSettings, audit_files, records, verify_dir
 from appliance.service.journal import JournalSink, encode_fields, under_systemd
 
