@@ -86,6 +86,20 @@ class AdminClient:
         return cls(f"{scheme}://{host}:{config.admin.port}", token=find_token(token, config.admin_token_path))
 
     def call(self, method: str, path: str, *, body: Any = None, long: bool = False, auth: bool = True) -> Any:
+        """One request; the answer's JSON (None when it has none). Failures raise domain errors (module docstring)."""
+        response = self._send(method, path, body=body, long=long, auth=auth)
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def text(self, path: str) -> str:
+        """A GET whose answer is text (/metrics)."""
+        return self._send("GET", path).text
+
+    def _send(
+        self, method: str, path: str, *, body: Any = None, long: bool = False, auth: bool = True
+    ) -> httpx.Response:
         url = self._base + path
         timeout = httpx.Timeout(_LONG_TIMEOUT if long else self._timeout, connect=5.0)
         headers = {"Authorization": f"Bearer {self._token}"} if auth and self._token else {}
@@ -102,12 +116,12 @@ class AdminClient:
             raise BackendUnavailable(
                 f"cannot reach the gateway's admin API at {self._base} ({type(exc).__name__}); is s3ipfs running?"
             ) from exc
+        if response.status_code < 400:
+            return response
         try:
             data = response.json()
         except ValueError:
             data = None
-        if response.status_code < 400:
-            return data
         message = data.get("error") if isinstance(data, dict) else None
         text = message or f"HTTP {response.status_code} from {method} {path}"
         status = response.status_code
