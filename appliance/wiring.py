@@ -16,6 +16,7 @@ from appliance.api.admin.auth import AdminAuth, allowed_hosts
 from appliance.api.s3.context import S3Services
 from appliance.components import ContentStore, MetadataStore, Pinner, PolicySource
 from appliance.config import AppConfig
+from appliance.errors import ConfigError
 from appliance.ipfsconn.dagcheck import LocalDagChecker
 from appliance.ipfsconn.kubo import KuboClient
 from appliance.model import Principal, ReplicationPolicy
@@ -376,7 +377,10 @@ def auditor(config: AppConfig) -> tuple[Auditor, AuditLog | None]:
         rotate_seconds=audit.rotate_seconds,
         retention=audit.retention,
     )
-    writer = AuditLog(settings, sink=JournalSink() if journal else None)
+    try:
+        writer = AuditLog(settings, sink=JournalSink() if journal else None)
+    except OSError as exc:
+        raise ConfigError(f"audit.dir {settings.directory}: cannot use it ({exc.strerror}); check permissions") from exc
     return Auditor(writer.append), writer
 
 
@@ -396,9 +400,12 @@ def admin_auth(config: AppConfig, creds: Credentials, audit: Auditor) -> AdminAu
 
 def write_local_admin_token(auth: AdminAuth, path: os.PathLike[str] | str) -> None:
     """Issue the local root token (replacing the previous start's) and write it 0600 for the CLI/TUI on the box."""
-    token, _record = auth.tokens.issue(user="root", access_key=auth.root.access_key, ttl=None, local=True)
-    tmp = f"{os.fspath(path)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(token + "\n")
-    os.replace(tmp, path)
+    try:
+        token, _record = auth.tokens.issue(user="root", access_key=auth.root.access_key, ttl=None, local=True)
+        tmp = f"{os.fspath(path)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(token + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write the local admin token ({exc.strerror}); check permissions") from exc
