@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^audit-(\d{8})-(\d{8}T\d{6}Z)\.jsonl$")
 _TAIL = 64 * 1024  # a record line is far shorter than this
+_SHORT_TAIL = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +79,11 @@ def _read_head(path: Path, name: str) -> _Head | None:
     with path.open("rb") as fh:
         first = fh.readline(_TAIL)
         size = os.fstat(fh.fileno()).st_size
-        fh.seek(max(0, size - _TAIL))
-        tail = fh.read()
+        for window in (_SHORT_TAIL, _TAIL):  # a record is usually well under 4 KiB: read little on every append
+            fh.seek(max(0, size - window))
+            tail = fh.read()
+            if window >= size or b"\n" in tail[:-1]:
+                break
     if not tail.endswith(b"\n") or not first.endswith(b"\n"):
         return None
     last = tail[:-1].rsplit(b"\n", 1)[-1] + b"\n"

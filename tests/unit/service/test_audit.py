@@ -182,3 +182,11 @@ def test_journal_native_protocol(tmp_path: Path) -> None:
     assert fields["S3IPFS_AUDIT_ACTION"] == "PutObject" and fields["S3IPFS_AUDIT_STATUS"] == "403"
     assert fields["S3IPFS_AUDIT_CODE"] == "AccessDenied" and fields["S3IPFS_AUDIT_HASH"] == digest
     assert fields["PRIORITY"] == "5"
+
+
+def test_long_records_chain_too(tmp_path: Path) -> None:
+    log = AuditLog(AuditSettings(directory=tmp_path / "audit"))
+    for i in range(3):
+        log.append(rec(i, resource="b/" + "k" * 9000))  # longer than the short tail read
+    log.close()
+    assert verify_dir(tmp_path / "audit") == (3, None)
