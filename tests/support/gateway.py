@@ -57,13 +57,16 @@ class Gateway:
     log_path: Path
     state_dir: Path
     graceful_timeout: float = GRACEFUL_TIMEOUT
-    admin_token: str = ""  # the local root token the daemon wrote (state_dir/keys/admin.token), read once up
+
+    @property
+    def admin_token(self) -> str:
+        """The local root token the daemon wrote (state_dir/keys/admin.token); read each time, since every start of
+        the daemon (restart_gateway) replaces it."""
+        return read_admin_token(self.state_dir)
 
     @property
     def admin_headers(self) -> dict[str, str]:
         """Headers that authenticate an admin API request as root."""
-        if not self.admin_token:
-            self.admin_token = read_admin_token(self.state_dir)
         return {"Authorization": f"Bearer {self.admin_token}"}
 
     def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
