@@ -16,6 +16,7 @@ from appliance.errors import ConfigError
 __all__ = [
     "AdminConfig",
     "AppConfig",
+    "AuditConfig",
     "AuthConfig",
     "CacheConfig",
     "ClusterConfig",
@@ -29,6 +30,7 @@ __all__ = [
     "RateLimitOverride",
     "S3Config",
     "ScrubConfig",
+    "is_loopback_host",
     "load_config",
     "redacted",
 ]
@@ -113,6 +115,17 @@ class AdminConfig(_Listener):
     """The admin API (health, readiness, lookups). Loopback only by default."""
 
     port: int = Field(default=9001, ge=1, le=65535)
+    # Bearer tokens (docs/admin-api.md): the session timeout, and the longest a caller may ask for.
+    token_ttl_seconds: int = Field(default=3600, ge=60)
+    token_max_ttl_seconds: int = Field(default=30 * 86400, ge=60)
+    # Host header names besides host:port (and loopback names when bound to loopback), e.g. "admin.example.net:9001".
+    server_names: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _ttls(self) -> AdminConfig:
+        if self.token_ttl_seconds > self.token_max_ttl_seconds:
+            raise ValueError("token_ttl_seconds is larger than token_max_ttl_seconds")
+        return self
 
 
 class IpfsConfig(_Section):
@@ -297,6 +310,17 @@ class RateLimitConfig(_Section):
     _check_cidrs = field_validator("exempt_cidrs")(_cidrs)
 
 
+class AuditConfig(_Section):
+    """The hash-chained audit log (docs/audit.md)."""
+
+    enabled: bool = True
+    dir: str = ""  # default: <state_dir>/audit
+    max_file_bytes: int = Field(default=64 * 1024**2, ge=4096, description="a file rotates past this size")
+    rotate_seconds: float = Field(default=86400.0, ge=0, description="a file rotates at this age; 0 = by size only")
+    retention: int = Field(default=90, ge=0, description="files kept (the current one included); 0 = all")
+    journal: str = Field(default="auto", pattern="^(auto|on|off)$", description="auto: when run by systemd")
+
+
 class NodeConfig(_Section):
     """The local IPFS and IPFS-Cluster daemons (s3ipfs node init/status/start/stop)."""
 
@@ -323,6 +347,26 @@ class AppConfig(_Section):
     iam: IamConfig = IamConfig()
     ratelimit: RateLimitConfig = RateLimitConfig()
     node: NodeConfig = NodeConfig()
+    audit: AuditConfig = AuditConfig()
+
+    @model_validator(mode="after")
+    def _admin_off_loopback_needs_tls(self) -> AppConfig:
+        # The admin API carries bearer tokens and root's secret (POST /auth/token): never in clear text off the box.
+        if not is_loopback_host(self.admin.host) and not getattr(self.admin, "tls_certfile", ""):
+            raise ValueError(
+                f"admin.host {self.admin.host!r} is not a loopback address and the admin API has no TLS: set "
+                "admin.tls_certfile and admin.tls_keyfile (s3ipfs tls issue), or bind admin.host to 127.0.0.1"
+            )
+        return self
+
+    @property
+    def audit_path(self) -> Path:
+        return Path(self.audit.dir or os.path.join(self.state_dir, "audit"))
+
+    @property
+    def admin_token_path(self) -> Path:
+        """The local root token the daemon writes at start for the CLI/TUI on the box."""
+        return Path(os.path.dirname(self.credentials_path)) / "admin.token"
 
     @property
     def meta_path(self) -> Path:
@@ -347,6 +391,16 @@ class AppConfig(_Section):
     @property
     def worker_count(self) -> int:
         return self.s3.workers or (os.cpu_count() or 1)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a listener bound to `host` is reachable from this machine only."""
+    if host in ("localhost", "localhost.") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:

@@ -55,6 +55,8 @@ from appliance.service.unpinner import Unpinner
 from appliance.wiring import (
     DomainServices,
     PinJobs,
+    admin_auth,
+    auditor,
     cluster_pinner,
     iam_service,
     kubo_client,
@@ -65,6 +67,7 @@ from appliance.wiring import (
     s3_services,
     scrub_service,
     scrub_tasks,
+    write_local_admin_token,
 )
 
 __all__ = ["run"]
@@ -203,6 +206,7 @@ async def _serve_worker(
     recorder: AccessRecorder | None = None
     flusher: asyncio.Task[None] | None = None
     usage: asyncio.Task[None] | None = None
+    audit, audit_log = auditor(config)
     try:
         ack = None
         if cluster is not None:
@@ -215,7 +219,7 @@ async def _serve_worker(
         services = DomainServices.build(config, store, content, acknowledger=ack, on_read=on_read)
         iam = iam_service(config, store)
         usage = asyncio.create_task(iam.source.run_forever(stop, config.iam.usage_flush_seconds))
-        app = create_app(s3_services(config, services, iam, limiter=limiter))
+        app = create_app(s3_services(config, services, iam, audit, limiter=limiter))
 
         @app.before_serving
         async def _announce() -> None:
@@ -239,6 +243,8 @@ async def _serve_worker(
         store.close()
         if table is not None:
             table.close()
+        if audit_log is not None:
+            audit_log.close()
 
 
 # ---- the main process ---------------------------------------------------------------------------------------
@@ -428,6 +434,7 @@ async def _main(
     failed: list[str] = []
     jobs: PinJobs | None = None
     scrubber: Scrubber | None = None
+    audit, audit_log = auditor(config)
     try:
         unpinner = Unpinner(store, kubo, interval=config.objects.unpin_interval_seconds, replica=cluster)
         services = DomainServices.build(config, store, kubo)
@@ -437,6 +444,8 @@ async def _main(
         scrubber = scrub_service(
             config, store=store, kubo=kubo, pinner=pinner, policies=policies, orchestrator=orchestrator
         )
+        auth = admin_auth(config, creds, audit)
+        write_local_admin_token(auth, config.admin_token_path)
         admin_app = create_admin_app(
             AdminState(
                 objects=services.objects,
@@ -461,7 +470,8 @@ async def _main(
                 iam=iam_service(config, store),
                 access=ListenerAccess.from_config(config.admin),
                 collectors=(RateLimitMetrics(table),) if table is not None else (),
-            )
+            ),
+            auth,
         )
         admin_up = asyncio.Event()
 
@@ -544,6 +554,8 @@ async def _main(
         await pinner.aclose()
         await kubo.aclose()
         store.close()
+        if audit_log is not None:
+            audit_log.close()
     log.info("stopped")
     if workers.fatal is not None:
         return workers.fatal

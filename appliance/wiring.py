@@ -6,27 +6,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from appliance.api.access import ListenerAccess
+from appliance.api.admin.auth import AdminAuth, allowed_hosts
 from appliance.api.s3.context import S3Services
 from appliance.components import ContentStore, MetadataStore, Pinner, PolicySource
 from appliance.config import AppConfig
+from appliance.errors import ConfigError
 from appliance.ipfsconn.dagcheck import LocalDagChecker
 from appliance.ipfsconn.kubo import KuboClient
 from appliance.model import Principal, ReplicationPolicy
 from appliance.pinning.cluster import ClusterClient
 from appliance.pinning.replicated import ClusterPinner
+from appliance.service.admin_tokens import TokenStore
+from appliance.service.audit import Auditor
+from appliance.service.audit_log import AuditLog, AuditSettings
 from appliance.service.buckets import BucketService
 from appliance.service.iam import IamService, IamSettings
 from appliance.service.iam_authorize import simulate
 from appliance.service.iam_builtin import BUILTIN
 from appliance.service.iam_policy import Policy, RequestFacts, parse_policy
 from appliance.service.iam_secrets import SecretBox, load_or_create_key
-from appliance.service.identity import Identity
+from appliance.service.identity import Credentials, Identity
+from appliance.service.journal import JOURNAL_SOCKET, JournalSink, under_systemd
 from appliance.service.multipart import MultipartService
 from appliance.service.objects import ObjectService
 from appliance.service.periodic import every, sleep_or_stop
@@ -42,6 +49,9 @@ from appliance.state.lmdb_store import LmdbMetadataStore
 
 __all__ = [
     "DomainServices",
+    "admin_auth",
+    "auditor",
+    "write_local_admin_token",
     "PinJobs",
     "cluster_pinner",
     "iam_service",
@@ -184,13 +194,19 @@ def iam_service(config: AppConfig, store: LmdbMetadataStore) -> IamService:
 
 
 def s3_services(
-    config: AppConfig, services: DomainServices, iam: IamService, *, limiter: RateLimiter | None = None
+    config: AppConfig,
+    services: DomainServices,
+    iam: IamService,
+    audit: Auditor | None = None,
+    *,
+    limiter: RateLimiter | None = None,
 ) -> S3Services:
     """What the S3 app of one worker receives: the root keys come from their file (re-read after a rotation, so a
     rotated-out root key stops working in every worker), the IAM users' keys and policies from `iam`; `limiter`
     spends from the rate-limit table the main process made (None: rate limiting off)."""
     source: PolicySource = iam.source
     return S3Services(
+        auditor=audit or Auditor(None),
         objects=services.objects,
         multipart=services.multipart,
         buckets=services.buckets,
@@ -356,3 +372,50 @@ def scrub_tasks(scrubber: Scrubber, config: AppConfig, stop: asyncio.Event) -> l
         await stop.wait()
 
     return [asyncio.create_task(forever(), name="scrub")]
+
+
+def auditor(config: AppConfig) -> tuple[Auditor, AuditLog | None]:
+    """This process's auditor over the shared audit directory (each process opens its own AuditLog: the file lock
+    and O_APPEND make them safe together), and the log to close at the end (None when audit is off)."""
+    audit = config.audit
+    if not audit.enabled:
+        return Auditor(None), None
+    journal = audit.journal == "on" or (audit.journal == "auto" and under_systemd() and os.path.exists(JOURNAL_SOCKET))
+    settings = AuditSettings(
+        directory=config.audit_path,
+        max_file_bytes=audit.max_file_bytes,
+        rotate_seconds=audit.rotate_seconds,
+        retention=audit.retention,
+    )
+    try:
+        writer = AuditLog(settings, sink=JournalSink() if journal else None)
+    except OSError as exc:
+        raise ConfigError(f"audit.dir {settings.directory}: cannot use it ({exc.strerror}); check permissions") from exc
+    return Auditor(writer.append), writer
+
+
+def admin_auth(config: AppConfig, creds: Credentials, audit: Auditor) -> AdminAuth:
+    """The admin API's authentication: tokens in <state_dir>/keys/admin-tokens.json, the root key, the Host check.
+    (The IAM work connects `verify_key` and `authorize` for IAM users with admin rights.)"""
+    admin = config.admin
+    return AdminAuth(
+        tokens=TokenStore(config.admin_token_path.with_name("admin-tokens.json")),
+        root=creds,
+        hosts=allowed_hosts(admin.host, admin.port, admin.server_names),
+        default_ttl=admin.token_ttl_seconds,
+        max_ttl=admin.token_max_ttl_seconds,
+        auditor=audit,
+    )
+
+
+def write_local_admin_token(auth: AdminAuth, path: os.PathLike[str] | str) -> None:
+    """Issue the local root token (replacing the previous start's) and write it 0600 for the CLI/TUI on the box."""
+    try:
+        token, _record = auth.tokens.issue(user="root", access_key=auth.root.access_key, ttl=None, local=True)
+        tmp = f"{os.fspath(path)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(token + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write the local admin token ({exc.strerror}); check permissions") from exc

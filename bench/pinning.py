@@ -353,6 +353,7 @@ class AckEnv:
     s3: S3 | None
     admin_url: str
     round_seen: int = -1
+    admin_headers: dict[str, str] = field(default_factory=dict)  # the admin API's bearer token
 
     def stop_peer(self) -> None:
         self.peer.stop()
@@ -366,7 +367,9 @@ class AckEnv:
         if self.admin_url:
             deadline = time.monotonic() + 300.0
             while time.monotonic() < deadline:
-                summary = (await self.cluster.client.get(f"{self.admin_url}/pins/summary")).json()
+                summary = (
+                    await self.cluster.client.get(f"{self.admin_url}/pins/summary", headers=self.admin_headers)
+                ).json()
                 if summary["outbox_depth"] == 0:
                     break
                 await asyncio.sleep(0.2)
@@ -523,10 +526,10 @@ async def _ack_scenario(cluster: Cluster, stack: contextlib.AsyncExitStack, gate
         for bucket, ack in (("ack-cluster", "cluster"), ("ack-local", "local")):
             await s3.create_bucket(bucket)
             doc = {"ack": ack, "replication_min": REPLICATION, "replication_max": REPLICATION}
-            resp = await cluster.client.put(f"{admin}/buckets/{bucket}/replication", json=doc)
+            resp = await cluster.client.put(f"{admin}/buckets/{bucket}/replication", json=doc, headers=gw.admin_headers)
             if resp.status_code != 200:
                 raise BenchRequestError(f"PUT /buckets/{bucket}/replication: HTTP {resp.status_code} {resp.text}")
-    env = AckEnv(cluster, peer, s3, admin)
+    env = AckEnv(cluster, peer, s3, admin, admin_headers=gw.admin_headers)
     stack.callback(env.stop_peer)  # the peer fresh_round started last
     return scenario_ack(env)
 

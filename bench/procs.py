@@ -99,11 +99,13 @@ def _spawn(name: str, cmd: list[str], log: Path) -> Service:
     return Service(name, proc, log)
 
 
-def _wait_ok(service: Service, url: str, timeout: float) -> None:
+def _wait_ok(service: Service, url: str, timeout: float, token_file: Path | None = None) -> None:
+    """Poll `url` until 200; with `token_file`, as the daemon's local root token (the admin API needs one)."""
     deadline = time.monotonic() + timeout
     while True:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2.0).status_code == 200:
+        with contextlib.suppress(httpx.HTTPError, OSError):
+            headers = {"Authorization": f"Bearer {token_file.read_text().strip()}"} if token_file else {}
+            if httpx.get(url, timeout=2.0, headers=headers).status_code == 200:
                 return
         if service.proc.poll() is not None:
             raise BenchSetupError(
@@ -171,7 +173,7 @@ def start_gateway(
     service = _spawn("gateway", cmd, tmp / "gateway.log")
     try:
         admin = f"http://127.0.0.1:{admin_port}"
-        _wait_ok(service, f"{admin}/ready", timeout)
+        _wait_ok(service, f"{admin}/ready", timeout, state / "keys" / "admin.token")
         keys_file = state / "keys" / "root.json"
         try:
             keys = json.loads(keys_file.read_text())

@@ -47,7 +47,8 @@ MEANINGS: dict[str, str] = {
     "address before authentication. Empty allows everyone.",
     "s3.deny_cidrs": "CIDRs refused on the S3 port (403 AccessDenied) even when allow_cidrs lists them: deny wins.",
     "admin": "The admin API: /health, /ready, /metrics and lookups used by the CLI and the TUI.",
-    "admin.host": "Address the admin API listens on. Keep it on loopback: it is not authenticated.",
+    "admin.host": "Address the admin API listens on. Keep it on loopback; any other address needs admin TLS "
+    "(the daemon refuses to start otherwise). Every route but /health needs a bearer token (docs/admin-api.md).",
     "admin.port": "TCP port of the admin API.",
     "admin.trusted_proxies": "CIDRs of proxies whose X-Forwarded-For header names the real admin client "
     "(see s3.trusted_proxies). Empty: the TCP peer is the client.",
@@ -58,6 +59,13 @@ MEANINGS: dict[str, str] = {
     "with `systemctl reload s3ipfs`.",
     "admin.tls_keyfile": "PEM private key for HTTPS on the admin port; set together with tls_certfile.",
     "admin.tls_min_version": "Oldest TLS version the admin port accepts: \"1.2\" or \"1.3\" (set here).",
+    "admin.token_ttl_seconds": "Lifetime of an admin token when the caller asks for none (the session timeout).",
+    "admin.token_max_ttl_seconds": "The longest lifetime a caller may ask for (s3ipfs admin token --ttl).",
+    "admin.server_names": "Host header values the admin API answers besides host:port (and the loopback names when "
+    "bound to loopback), e.g. 'admin.example.net:9001'. Other Host values get 421 (DNS rebinding).",
+    "audit": "The hash-chained audit log of state-changing and denied requests (docs/audit.md).",
+    "audit.enabled": "Write the audit log.",
+    "audit.dir": "Directory of the audit files. Default: <state_dir>/audit.",
     "ipfs": "The local IPFS node (Kubo RPC API), run by s3ipfs-ipfs.service.",
     "ipfs.api_url": "URL of the Kubo RPC API. Keep Kubo's API on loopback.",
     "ipfs.chunk_size": "UnixFS chunk size in bytes for new objects. Changing it changes the CIDs of new uploads.",

@@ -1,6 +1,6 @@
 """The TUI's one door to the daemon: the shared admin API client, plus typed calls the screens use.
 
-The client is the CLI's (`AdminClient`); when it moves to `appliance.api.admin.client` only the import below changes.
+The client is the one the CLI uses (`appliance.api.admin.client.AdminClient`, with its bearer token).
 Every call here blocks (httpx), so screens call them from thread workers, never from the event loop.
 """
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from appliance.cli.pins import AdminClient
+from appliance.api.admin.client import AdminClient
 from appliance.errors import BackendUnavailable, RequestError
 
 if TYPE_CHECKING:
@@ -34,13 +34,13 @@ class Ready:
 class AdminApi:
     """Typed calls over one AdminClient; raises the client's domain errors (BackendUnavailable when down)."""
 
-    def __init__(self, base_url: str, *, token: str = "") -> None:
+    def __init__(self, base_url: str, *, token: str = "", client: AdminClient | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
-        self.client = AdminClient(self.base_url)
+        self.client = client if client is not None else AdminClient(self.base_url, token=token)
         # The polled reads (health, ready, metrics) reuse one connection pool: a new httpx client per call builds
         # an SSL context each time, which alone costs a few % of a core at a 1 s refresh.
-        self._http = httpx.Client(timeout=_PROBE_TIMEOUT)
+        self._http = httpx.Client(timeout=_PROBE_TIMEOUT, verify=self.client.verify)
 
     def close(self) -> None:
         self._http.close()
@@ -48,7 +48,8 @@ class AdminApi:
     @classmethod
     def from_config(cls, config: AppConfig) -> AdminApi:
         """The admin API the config names (admin.host/admin.port; a wildcard host means loopback)."""
-        return cls(AdminClient.from_config(config)._base)  # the moved client exposes this as `.base_url`
+        client = AdminClient.from_config(config)
+        return cls(client.base_url, token=client.token, client=client)
 
     def health(self) -> bool:
         """True when the daemon's admin API answers /health; BackendUnavailable when it does not."""

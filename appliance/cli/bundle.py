@@ -23,10 +23,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
+from appliance.api.admin.client import AdminClient
 from appliance.config import AppConfig, redacted
+from appliance.errors import S3IpfsError
 
 __all__ = ["Redactor", "write_bundle"]
 
@@ -142,12 +143,10 @@ def _journal() -> str:
 
 
 def _metrics(config: AppConfig) -> str:
-    host = "127.0.0.1" if config.admin.host in ("0.0.0.0", "::", "") else config.admin.host
     try:
-        reply = httpx.get(f"http://{host}:{config.admin.port}/metrics", timeout=10.0)
-    except httpx.HTTPError as exc:
-        return f"the admin API did not answer ({type(exc).__name__}): is s3ipfs running?\n"
-    return reply.text if reply.status_code == 200 else f"/metrics answered HTTP {reply.status_code}\n"
+        return AdminClient.from_config(config).text("/metrics")
+    except S3IpfsError as exc:
+        return f"/metrics: {exc.message}\n"
 
 
 def write_bundle(path: Path, config: AppConfig, config_path: str, doctor_json: str) -> list[str]:

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from appliance.api.admin.client import AdminClient
 from appliance.cli.common import add_config_option, load
 from appliance.cli.iam_import import add_import_parser
-from appliance.cli.pins import AdminClient
 from appliance.errors import RequestError
 
 __all__ = ["add_parser", "parse_duration"]

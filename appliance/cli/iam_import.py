@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from appliance.cli.pins import AdminClient
+from appliance.api.admin.client import AdminClient
 from appliance.errors import RequestError
 from appliance.service.iam_versitygw import ImportedAccount, PlannedUser, plan_import, read_users_json
 

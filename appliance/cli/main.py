@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from appliance.cli import config_check, credentials, doctor, iam, node, pins, scrub, serve, tls, tui
+from appliance.cli import admin, audit, config_check, credentials, doctor, iam, node, pins, scrub, serve, tls, tui
 from appliance.errors import S3IpfsError
 
 __all__ = ["build_parser", "entry", "main"]
@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     iam.add_parser(commands)
     tls.add_parser(commands)
     tui.add_parser(commands)
+    admin.add_parser(commands)
+    audit.add_parser(commands)
     return parser
 
 

@@ -1,15 +1,17 @@
 """`s3ipfs pins …`: pin statuses, replication policies, peers, reconcile, rebalance and batches, through the
 running gateway's admin API (admin.host/admin.port of the config). `--json` prints the API's JSON as is.
 
-Exit codes: 0 done; 1 the gateway refused the request (bad input, unknown bucket/CID/batch); 3 the gateway or the
-cluster is unreachable; 4 the cluster answered with an error.
+Authenticates with the token found by appliance/api/admin/client.py (`s3ipfs admin login`, $S3IPFS_ADMIN_TOKEN,
+or the local root token file on the box).
+
+Exit codes: 0 done; 1 the gateway refused the request (bad input, unknown bucket/CID/batch, no or bad token); 3 the
+gateway or the cluster is unreachable; 4 the cluster answered with an error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -18,64 +20,13 @@ from typing import Any
 
 import httpx
 
+from appliance.api.admin.client import AdminClient
 from appliance.cli.common import add_config_option, load
-from appliance.config import AppConfig
-from appliance.errors import BackendError, BackendUnavailable, RequestError
+from appliance.errors import BackendError, RequestError
 
-__all__ = ["AdminClient", "add_parser"]
+__all__ = ["add_parser"]
 
-_TIMEOUT = 30.0
-_LONG_TIMEOUT = 3600.0  # a reconcile or rebalance pass over a large pinset
 _MAX_FILE_CIDS = 100_000
-
-
-class AdminClient:
-    """A small JSON client of the admin API; turns HTTP failures into domain errors with the API's message."""
-
-    def __init__(self, base_url: str, *, timeout: float = _TIMEOUT, verify: ssl.SSLContext | bool = True) -> None:
-        self._base = base_url.rstrip("/")
-        self._timeout = timeout
-        self._verify = verify
-
-    @classmethod
-    def from_config(cls, config: AppConfig) -> AdminClient:
-        host = config.admin.host
-        if host in ("0.0.0.0", "::", ""):
-            host = "127.0.0.1"
-        if ":" in host:
-            host = f"[{host}]"
-        if not config.admin.tls_certfile:
-            return cls(f"http://{host}:{config.admin.port}")
-        # HTTPS on the admin port: trust the listener's own certificate file (this is the same host), whatever
-        # names it carries (it need not name 127.0.0.1).
-        context = ssl.create_default_context(cafile=config.admin.tls_certfile)
-        context.check_hostname = False
-        return cls(f"https://{host}:{config.admin.port}", verify=context)
-
-    def call(self, method: str, path: str, *, body: Any = None, long: bool = False) -> Any:
-        url = self._base + path
-        timeout = httpx.Timeout(_LONG_TIMEOUT if long else self._timeout, connect=5.0)
-        try:
-            response = httpx.request(method, url, json=body, timeout=timeout, verify=self._verify)
-        except httpx.TimeoutException as exc:
-            raise BackendUnavailable(f"the gateway's admin API at {self._base} did not answer in time") from exc
-        except httpx.HTTPError as exc:
-            raise BackendUnavailable(
-                f"cannot reach the gateway's admin API at {self._base} ({type(exc).__name__}); is s3ipfs running?"
-            ) from exc
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.status_code < 400:
-            return data
-        message = data.get("error") if isinstance(data, dict) else None
-        text = message or f"HTTP {response.status_code} from {method} {path}"
-        if response.status_code == 503:
-            raise BackendUnavailable(text)
-        if response.status_code >= 500:
-            raise BackendError(text)
-        raise RequestError(text)
 
 
 def _print_json(data: Any) -> None:

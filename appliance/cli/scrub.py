@@ -20,8 +20,8 @@ import sys
 import time
 from typing import Any
 
+from appliance.api.admin.client import AdminClient
 from appliance.cli.common import add_config_option, load
-from appliance.cli.pins import AdminClient
 from appliance.errors import BackendError, RequestError
 
 __all__ = ["DAMAGE_EXIT", "add_parser", "progress_line"]

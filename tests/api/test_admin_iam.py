@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from appliance.api.admin.app import AdminState, create_admin_app
+from appliance.api.admin.app import AdminState
 from appliance.service.iam import IamService
 from appliance.service.objects import ObjectService
 from appliance.service.unpinner import Unpinner
 from appliance.state import LmdbMetadataStore
+from tests.support.admin_auth import authed_admin_app
 from tests.unit.service.iam_support import ALLOW_GET, make_service
 from tests.unit.service.scrub_fakes import FakeNode
 from tests.unit.state.support import GRACE
@@ -33,7 +34,7 @@ class IamAdmin:
     iam: IamService
 
 
-def build_iam_admin(tmp_path: Path) -> IamAdmin:
+def build_iam_admin(tmp_path: Path, *, port: int = 9001) -> IamAdmin:
     """The admin app with the IAM routes (the caller closes `store`)."""
     store = LmdbMetadataStore(tmp_path / "meta", map_size=1 << 26)
     node = FakeNode()
@@ -45,7 +46,7 @@ def build_iam_admin(tmp_path: Path) -> IamAdmin:
         unpinner=Unpinner(store, node, interval=1.0),  # type: ignore[arg-type]
         iam=iam,
     )
-    return IamAdmin(create_admin_app(state), store, iam)
+    return IamAdmin(authed_admin_app(state, tmp_path, port=port), store, iam)
 
 
 @pytest.fixture

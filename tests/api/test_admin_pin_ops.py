@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from quart import Quart
 
-from appliance.api.admin.app import AdminState, create_admin_app
+from appliance.api.admin.app import AdminState
 from appliance.errors import BackendUnavailable
 from appliance.model import PeerInfo, PinReport, ReplicationPolicy
 from appliance.service.objects import ObjectService
@@ -29,6 +29,7 @@ from appliance.service.pin_reconcile import Reconciler
 from appliance.service.unpinner import Unpinner
 from appliance.state import LmdbMetadataStore
 from tests.api.test_admin_pins import cid_of
+from tests.support.admin_auth import authed_admin_app
 from tests.unit.service.test_pin_orchestrator import FakePinner, MemoryContent, as_content, report
 from tests.unit.state.support import BUCKET, GRACE, make_bucket, make_meta
 
@@ -133,7 +134,7 @@ class OpsAdmin:
             await asyncio.sleep(0.01)
 
 
-def build_ops_admin(path: Path, *, rebalance: RebalanceSettings | None = None) -> OpsAdmin:
+def build_ops_admin(path: Path, *, rebalance: RebalanceSettings | None = None, port: int = 9001) -> OpsAdmin:
     """A store with the bucket, the fake cluster pinner and every pin job wired into the admin app (the caller
     closes `store`)."""
     store = LmdbMetadataStore(path, map_size=1 << 28, pin_outbox=True)
@@ -179,7 +180,7 @@ def build_ops_admin(path: Path, *, rebalance: RebalanceSettings | None = None) -
         dynamic=dynamic,
         batches=batches,
     )
-    app = create_admin_app(state)
+    app = authed_admin_app(state, Path(path).parent, port=port)
     return OpsAdmin(app, store, pinner, orchestrator, reconciler, rebalancer, dynamic, batches, clock, changes)
 
 
@@ -606,7 +607,7 @@ async def test_routes_when_the_jobs_are_absent(tmp_path: Path) -> None:
         pinner = FakePinner()
         policies = PolicyBook(store, DEFAULTS)
         orchestrator = PinOrchestrator(store, pinner, policies, OrchestratorSettings(), registry=CollectorRegistry())
-        app = create_admin_app(
+        app = authed_admin_app(
             AdminState(
                 objects=ObjectService(store, content, unpin_grace=GRACE),
                 content=content,
@@ -615,7 +616,8 @@ async def test_routes_when_the_jobs_are_absent(tmp_path: Path) -> None:
                 pinner=pinner,
                 policies=policies,
                 orchestrator=orchestrator,
-            )
+            ),
+            tmp_path,
         )
         client = app.test_client()
         expected = {

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from quart import Quart
 
-from appliance.api.admin.app import AdminState, create_admin_app
+from appliance.api.admin.app import AdminState
 from appliance.errors import BackendUnavailable
 from appliance.model import DamageReport, PeerInfo, ReplicationPolicy
 from appliance.service.objects import ObjectService
@@ -23,6 +23,7 @@ from appliance.service.pin_orchestrator import OrchestratorSettings, PinOrchestr
 from appliance.service.pin_policy import PolicyBook
 from appliance.service.unpinner import Unpinner
 from appliance.state import LmdbMetadataStore
+from tests.support.admin_auth import authed_admin_app
 from tests.unit.service.test_pin_orchestrator import FakePinner, MemoryContent, as_content, report
 from tests.unit.state.support import BUCKET, GRACE, make_bucket, make_meta
 
@@ -71,7 +72,7 @@ def admin(tmp_path: Path) -> Iterator[Admin]:
         policies=policies,
         orchestrator=orchestrator,
     )
-    yield Admin(create_admin_app(state), store, pinner, orchestrator)
+    yield Admin(authed_admin_app(state, tmp_path), store, pinner, orchestrator)
     store.close()
 
 

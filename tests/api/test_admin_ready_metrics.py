@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from quart import Quart
 
-from appliance.api.admin.app import AdminState, create_admin_app
+from appliance.api.admin.app import AdminState
 from appliance.errors import BackendUnavailable
 from appliance.model import PeerInfo, ReplicationPolicy
 from appliance.service.objects import ObjectService
@@ -20,6 +20,7 @@ from appliance.service.pin_orchestrator import OrchestratorSettings, PinOrchestr
 from appliance.service.pin_policy import PolicyBook
 from appliance.service.unpinner import Unpinner
 from appliance.state import LmdbMetadataStore
+from tests.support.admin_auth import authed_admin_app
 from tests.support.metrics_text import Samples
 from tests.support.tls import self_signed
 from tests.unit.service.test_pin_orchestrator import FakePinner, MemoryContent, as_content
@@ -60,7 +61,7 @@ def _app(
         state_dir=str(tmp_path),
         certificates=certificates,
     )
-    return create_admin_app(state), store
+    return authed_admin_app(state, tmp_path), store
 
 
 @pytest.fixture

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from appliance.api.admin.app import AdminState, create_admin_app
+from appliance.api.admin.app import AdminState
 from appliance.model import DamageReport
 from appliance.service.objects import ObjectService
 from appliance.service.scrub import Scrubber
 from appliance.service.unpinner import Unpinner
 from appliance.state import LmdbMetadataStore
+from tests.support.admin_auth import authed_admin_app
 from tests.unit.service.scrub_fakes import FakeNode, Sleeper, make_scrubber, open_store, put_file
 from tests.unit.state.support import BUCKET, GRACE
 
@@ -36,7 +37,7 @@ class ScrubAdmin:
     sleeper: Sleeper
 
 
-def build_scrub_admin(path: Path, objects: int = 3) -> ScrubAdmin:
+def build_scrub_admin(path: Path, objects: int = 3, *, port: int = 9001) -> ScrubAdmin:
     """The admin app with a scrubber over a fake node holding `objects` objects (the caller closes `store`)."""
     store = open_store(path)
     node = FakeNode()
@@ -51,7 +52,7 @@ def build_scrub_admin(path: Path, objects: int = 3) -> ScrubAdmin:
         unpinner=Unpinner(store, node, interval=1.0),  # type: ignore[arg-type]
         scrubber=scrubber,
     )
-    return ScrubAdmin(create_admin_app(state), store, node, scrubber, sleeper)
+    return ScrubAdmin(authed_admin_app(state, Path(path).parent, port=port), store, node, scrubber, sleeper)
 
 
 @pytest.fixture

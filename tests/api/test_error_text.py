@@ -20,7 +20,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from quart import Quart
 
-from appliance.api.admin.app import AdminState, create_admin_app
+from appliance.api.admin.app import AdminState
 from appliance.api.error_text import INTERNAL_MESSAGE, UNAVAILABLE_MESSAGE
 from appliance.api.s3.app import create_app
 from appliance.api.s3.context import S3Services
@@ -36,6 +36,7 @@ from appliance.service.pin_policy import PolicyBook
 from appliance.service.unpinner import Unpinner
 from appliance.state.lmdb_store import LmdbMetadataStore
 from tests.api.s3.test_app_quart import AK, SK, MemoryContent, _call
+from tests.support.admin_auth import authed_admin_app
 from tests.unit.service.test_pin_orchestrator import FakePinner
 from tests.unit.state.support import GRACE, make_bucket, make_meta
 
@@ -247,7 +248,7 @@ def admin(tmp_path: Path) -> Iterator[AdminRig]:
         policies=policies,
         orchestrator=orchestrator,
     )
-    yield AdminRig(create_admin_app(state), store, content, pinner)
+    yield AdminRig(authed_admin_app(state, tmp_path), store, content, pinner)
     store.close()
 
 

@@ -14,11 +14,13 @@ import httpx
 import pytest
 
 from appliance.ipfsconn.devnode import LocalNode, jsipfs_path, kubo_path
+from appliance.service.audit_log import records, verify_dir
 from tests.support import raw
 from tests.support.gateway import (
     Gateway,
     gateway_command,
     gateway_env,
+    read_admin_token,
     start_gateway,
     stop_gateway,
     wait_ready,
@@ -54,7 +56,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, node: LocalNode) -> Iterat
 def test_health_and_ready(gateway: Gateway) -> None:
     health = httpx.get(f"{gateway.admin_url}/health")
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
-    ready = httpx.get(f"{gateway.admin_url}/ready")
+    ready = gateway.admin("GET", "/ready")
     assert ready.status_code == 200
     assert ready.json()["components"]["ipfs"]["ready"] is True
     assert ready.json()["components"]["metadata"]["ready"] is True
@@ -62,15 +64,15 @@ def test_health_and_ready(gateway: Gateway) -> None:
 
 
 def test_objects_by_cid(gateway: Gateway) -> None:
-    unknown = httpx.get(f"{gateway.admin_url}/objects/by-cid/{UNKNOWN_CID}")
+    unknown = gateway.admin("GET", f"/objects/by-cid/{UNKNOWN_CID}")
     assert (unknown.status_code, unknown.json()) == (200, [])
-    malformed = httpx.get(f"{gateway.admin_url}/objects/by-cid/not-a-cid")
+    malformed = gateway.admin("GET", "/objects/by-cid/not-a-cid")
     assert malformed.status_code == 400
     assert "not a CID" in malformed.json()["error"]
 
 
 def test_metrics(gateway: Gateway) -> None:
-    reply = httpx.get(f"{gateway.admin_url}/metrics")
+    reply = gateway.admin("GET", "/metrics")
     assert reply.status_code == 200
     assert "s3ipfs_unpin_queue_depth 0.0" in reply.text
     assert "s3ipfs_unpinned_total" in reply.text
@@ -191,8 +193,8 @@ def test_no_internal_detail_reaches_clients_while_the_node_is_stopped(tmp_path: 
             answers = {
                 "PUT object": raw.send(gw.endpoint, "PUT", "/leaky/new", body=b"x" * 10_000, **keys),
                 "GET object": raw.send(gw.endpoint, "GET", "/leaky/there", **keys),
-                "live pin status": httpx.get(f"{gw.admin_url}/pins/{cid}?live=1", timeout=30),
-                "readiness": httpx.get(f"{gw.admin_url}/ready", timeout=30),
+                "live pin status": gw.admin("GET", f"/pins/{cid}?live=1"),
+                "readiness": gw.admin("GET", "/ready"),
             }
             leaks = (
                 api,
@@ -227,3 +229,45 @@ def test_no_internal_detail_reaches_clients_while_the_node_is_stopped(tmp_path: 
             stop_gateway(gw)
     finally:
         stop_nodes([own])
+
+
+def test_admin_tokens_and_the_audit_log_of_a_live_run(gateway: Gateway) -> None:
+    """Admin requests need the token; S3 writes (served by the workers) and admin changes (main process) land in
+    one verified chain; neither the audit files nor the gateway's log hold the secret key or a token."""
+    assert httpx.get(f"{gateway.admin_url}/ready").status_code == 401
+    evil = httpx.get(f"{gateway.admin_url}/health", headers={"Host": "rebind.example.com"})
+    assert evil.status_code == 421
+    issued = httpx.post(
+        f"{gateway.admin_url}/auth/token",
+        json={"access_key": gateway.access_key, "secret_key": gateway.secret_key, "ttl": 300},
+    )
+    assert issued.status_code == 200
+    token = issued.json()["token"]
+    whoami = httpx.get(f"{gateway.admin_url}/auth/whoami", headers={"Authorization": f"Bearer {token}"})
+    assert whoami.json()["user"] == "root"
+    keys = {"access_key": gateway.access_key, "secret_key": gateway.secret_key}
+    assert raw.send(gateway.endpoint, "PUT", "/audit-live", **keys).status_code == 200
+    put = raw.send(gateway.endpoint, "PUT", "/audit-live/obj", body=b"audited bytes", **keys)
+    assert put.status_code == 200
+    denied = raw.send(gateway.endpoint, "PUT", "/audit-live/x", access_key=gateway.access_key, secret_key="wrong")
+    assert denied.status_code == 403
+    revoked = gateway.admin("DELETE", f"/auth/tokens/{issued.json()['token_id']}")
+    assert revoked.status_code == 200
+    assert (
+        httpx.get(f"{gateway.admin_url}/auth/whoami", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    )
+
+    audit_dir = gateway.state_dir / "audit"
+    count, broken = verify_dir(audit_dir)
+    assert broken is None and count >= 6
+    got = [data for _f, _l, data in records(audit_dir)]
+    actions = {(d["api"], d["action"], d["status"]) for d in got}
+    assert {("s3", "CreateBucket", 200), ("s3", "PutObject", 200), ("admin", "admin:auth_token", 200)} <= actions
+    assert ("admin", "admin:ready", 401) in actions and ("admin", "admin:auth_revoke", 200) in actions
+    assert any(d["api"] == "s3" and d["status"] == 403 and d["code"] == "SignatureDoesNotMatch" for d in got)
+    written = next(d for d in got if d["action"] == "PutObject")
+    assert written["cid"] == put.headers["x-ipfs-cid"] and written["source_ip"] == "127.0.0.1"
+    texts = [p.read_text() for p in audit_dir.glob("audit-*.jsonl")] + [gateway.log_path.read_text()]
+    local = read_admin_token(gateway.state_dir)
+    for secret in (gateway.secret_key, token, token.rsplit("_", 1)[1], local):
+        assert all(secret not in text for text in texts)

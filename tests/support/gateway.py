@@ -31,6 +31,7 @@ __all__ = [
     "GatewayError",
     "gateway_command",
     "merge_config",
+    "read_admin_token",
     "running_gateway",
     "start_gateway",
     "stop_gateway",
@@ -57,12 +58,37 @@ class Gateway:
     state_dir: Path
     graceful_timeout: float = GRACEFUL_TIMEOUT
 
+    @property
+    def admin_token(self) -> str:
+        """The local root token the daemon wrote (state_dir/keys/admin.token); read each time, since every start of
+        the daemon (restart_gateway) replaces it."""
+        return read_admin_token(self.state_dir)
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """Headers that authenticate an admin API request as root."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One authenticated admin API request (kwargs as httpx.request's; `headers` are added to the token's)."""
+        headers = {**self.admin_headers, **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", 30.0)
+        return httpx.request(method, f"{self.admin_url}{path}", headers=headers, trust_env=False, **kwargs)
+
     def log_tail(self, chars: int = 6000) -> str:
         """The end of the gateway's stderr/stdout log."""
         try:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return "(no log)"
+
+
+def read_admin_token(state_dir: Path) -> str:
+    """The local root token a running daemon wrote, "" before it has."""
+    try:
+        return (Path(state_dir) / "keys" / "admin.token").read_text().strip()
+    except OSError:
+        return ""
 
 
 def gateway_command(config_path: Path, command: str = "serve") -> list[str]:
@@ -161,7 +187,7 @@ def wait_ready(gw: Gateway, timeout: float = READY_TIMEOUT, *, status: int = 200
         if gw.process.poll() is not None:
             raise GatewayError(f"the gateway exited with code {gw.process.returncode}; log:\n{gw.log_tail()}")
         try:
-            reply = httpx.get(f"{gw.admin_url}/ready", timeout=10.0, verify=False)  # a test certificate on https
+            reply = httpx.get(f"{gw.admin_url}/ready", timeout=10.0, headers=gw.admin_headers, verify=False)
             if reply.status_code == status:
                 return reply
             last = f"{reply.status_code} {reply.text[:500]}"

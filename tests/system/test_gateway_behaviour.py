@@ -60,7 +60,7 @@ def test_unpin_after_grace(s3: Any, node: LocalNode, gateway: Gateway) -> None:
     cid = s3.put_object(Bucket="unpin", Key="gone", Body=data)["ResponseMetadata"]["HTTPHeaders"]["x-amz-meta-cid"]
     keep = s3.put_object(Bucket="unpin", Key="kept", Body=b"kept")["ResponseMetadata"]["HTTPHeaders"]["x-amz-meta-cid"]
     assert _pinned(node.api_url, cid)
-    by_cid = httpx.get(f"{gateway.admin_url}/objects/by-cid/{cid}").json()
+    by_cid = gateway.admin("GET", f"/objects/by-cid/{cid}").json()
     assert by_cid == [{"bucket": "unpin", "key": "gone"}]
     s3.delete_object(Bucket="unpin", Key="gone")
     deadline = time.monotonic() + 30
@@ -68,7 +68,7 @@ def test_unpin_after_grace(s3: Any, node: LocalNode, gateway: Gateway) -> None:
         assert time.monotonic() < deadline, "the unreferenced CID was not unpinned"
         time.sleep(0.3)
     assert _pinned(node.api_url, keep)
-    assert httpx.get(f"{gateway.admin_url}/objects/by-cid/{cid}").json() == []
+    assert gateway.admin("GET", f"/objects/by-cid/{cid}").json() == []
 
 
 def _slow_body(total: int, pause: float, block: bytes | None = None) -> Iterator[bytes]:

@@ -15,6 +15,8 @@ from prometheus_client.registry import Collector
 from quart import Quart, Response, request
 
 from appliance.api.access import ListenerAccess
+from appliance.api.admin.auth import AdminAuth, register_auth
+from appliance.api.admin.auth_routes import register_auth_routes
 from appliance.api.admin.errors import register_error_handlers
 from appliance.api.admin.iam import register_iam_routes
 from appliance.api.admin.pin_ops import register_pin_op_routes
@@ -173,8 +175,8 @@ async def _check_metadata(state: AdminState) -> str | None:
     return None
 
 
-def create_admin_app(state: AdminState) -> Quart:
-    """The admin ASGI app; the caller owns the state's lifetimes."""
+def create_admin_app(state: AdminState, auth: AdminAuth) -> Quart:
+    """The admin ASGI app; the caller owns the state's lifetimes. Every route but /health needs a token (auth.py)."""
     app = Quart(__name__)
     register_error_handlers(app)
 
@@ -183,6 +185,8 @@ def create_admin_app(state: AdminState) -> Quart:
         _client, allowed = state.access.admit(request.scope)
         return None if allowed else ({"error": "access denied"}, 403)
 
+    register_auth(app, auth)
+    register_auth_routes(app, auth)
     registry = collector_registry()  # every process's S3, cache, IPFS, cluster and LMDB metrics (metrics.py)
     for extra in state.collectors:
         registry.register(extra)

@@ -10,10 +10,12 @@ from werkzeug.routing import BaseConverter
 
 from appliance.api.access import client_ip
 from appliance.api.error_text import log_server_error, new_request_id
+from appliance.api.s3.audit_hook import audit_s3
 from appliance.api.s3.auth_owner import check_expected_owner
 from appliance.api.s3.authorize import authorize_request, principal_of
 from appliance.api.s3.connection import BackpressureConnection, StreamingRequest
 from appliance.api.s3.context import Origin, RequestContext, S3Services
+from appliance.api.s3.error_map import s3_error_for
 from appliance.api.s3.h11_compat import install_reason_phrases
 from appliance.api.s3.handlers import HANDLERS, acl, cors
 from appliance.api.s3.handlers.post_object import is_browser_post, post_object
@@ -134,6 +136,9 @@ async def dispatch(services: S3Services) -> Response:
     method = request.method
     resource = ""
     s3req: S3Request | None = None
+    action = ""  # for the audit record: the routed handler's name, and who (once authenticated)
+    user = access_key = ""
+    code = ""
     try:
         client, allowed = services.access.admit(scope)
         if not allowed:
@@ -152,6 +157,7 @@ async def dispatch(services: S3Services) -> Response:
             throttle(services, "", client)
             response = await cors.preflight(services, s3req)  # preflights carry no credentials
         elif is_browser_post(s3req):
+            action = "PostObject"
             throttle(services, "", client)  # its form signature is checked in the handler
             response = await post_object(services, s3req, aiter(request.body), request_id, _origin())  # signed form
         else:
@@ -162,6 +168,7 @@ async def dispatch(services: S3Services) -> Response:
             else:
                 auth = _authenticate_limited(services, s3req, raw_path, client)
             principal = principal_of(services, None if anonymous else auth)
+            user, access_key = principal.user, principal.access_key
             action = route(s3req)
             s3_action(action)
             signed = None if anonymous else auth
@@ -178,6 +185,7 @@ async def dispatch(services: S3Services) -> Response:
         if not isinstance(error, RequestError):
             log_server_error(log, request_id, f"{method} {resource[:200]}", error)
         domain = error if isinstance(error, S3IpfsError) else S3IpfsError()
+        code = s3_error_for(domain)[0]
         response = error_response(domain, request_id=request_id, resource=resource[:1024], head=method == "HEAD")
     if s3req is not None and "origin" in s3req.headers and s3req.method != "OPTIONS":
         try:
@@ -186,4 +194,16 @@ async def dispatch(services: S3Services) -> Response:
             log.exception("request %s: CORS headers could not be added", request_id)
     response.headers["x-amz-request-id"] = request_id
     response.headers["x-amz-id-2"] = request_id
+    audit_s3(
+        services.auditor,
+        method=method,
+        s3req=s3req,
+        action=action,
+        access_key=access_key,
+        user=user,
+        source_ip=_origin().client_ip,
+        request_id=request_id,
+        response=response,
+        code=code,
+    )
     return response

@@ -16,6 +16,7 @@ from appliance.components import PolicySource
 from appliance.config import AuthConfig, S3Config
 from appliance.errors import RequestTimeout
 from appliance.model import ANONYMOUS, Principal
+from appliance.service.audit import Auditor
 from appliance.service.buckets import BucketService
 from appliance.service.identity import Identity
 from appliance.service.multipart import MultipartService
@@ -51,6 +52,8 @@ class S3Services:
     limiter: RateLimiter | None = None  # None: rate limiting off
     # The IAM users and their policies; None: the root key is the only identity (it may do everything).
     policies: PolicySource | None = None
+    # One record per state-changing or denied request (dispatch in app.py); no-op unless the daemon gives one.
+    auditor: Auditor = field(default_factory=lambda: Auditor(None))
 
     def lookup_secret(self, access_key: str) -> str | None:
         """The secret SigV4 checks a signature with: an IAM user's key, or the root key."""

@@ -7,8 +7,6 @@ import signal
 import subprocess
 import time
 
-import httpx
-
 from tests.integration.observe.conftest import needs_node, traffic
 from tests.support.gateway import Gateway
 from tests.support.metrics_text import Samples, scrape
@@ -33,9 +31,9 @@ def _counters(samples: Samples) -> dict[tuple[str, tuple[tuple[str, str], ...]],
 
 
 def test_s3_requests_are_counted_by_action_and_status_class(observed: Gateway) -> None:
-    before = scrape(observed.admin_url)
+    before = scrape(observed.admin_url, observed.admin_headers)
     traffic(observed, rounds=6)
-    after = scrape(observed.admin_url)
+    after = scrape(observed.admin_url, observed.admin_headers)
 
     def grew(name: str, **labels: str) -> float:
         return after.value(name, **labels) - before.value(name, **labels)
@@ -70,7 +68,7 @@ def test_s3_requests_are_counted_by_action_and_status_class(observed: Gateway) -
 
 def test_counts_survive_a_killed_worker(observed: Gateway) -> None:
     traffic(observed, rounds=4)
-    before = scrape(observed.admin_url)
+    before = scrape(observed.admin_url, observed.admin_headers)
     workers = _workers(observed)
     assert len(workers) == 2, observed.log_tail()
     victim = workers[0]
@@ -80,16 +78,16 @@ def test_counts_survive_a_killed_worker(observed: Gateway) -> None:
         assert time.monotonic() < deadline, observed.log_tail()
         time.sleep(0.1)
     # Right after the death, before any new traffic: nothing the dead worker counted is lost.
-    dead = scrape(observed.admin_url)
+    dead = scrape(observed.admin_url, observed.admin_headers)
     for series, value in _counters(before).items():
         assert _counters(dead).get(series, 0.0) >= value, series
     # The restarted worker serves; traffic continues and the sums keep growing from where they were.
     deadline = time.monotonic() + 30
-    while len(_workers(observed)) < 2 or httpx.get(f"{observed.admin_url}/ready").status_code != 200:
+    while len(_workers(observed)) < 2 or observed.admin("GET", "/ready").status_code != 200:
         assert time.monotonic() < deadline, observed.log_tail()
         time.sleep(0.2)
     traffic(observed, rounds=4)
-    after = scrape(observed.admin_url)
+    after = scrape(observed.admin_url, observed.admin_headers)
     for series, value in _counters(dead).items():
         assert _counters(after).get(series, 0.0) >= value, series
     put = ("s3ipfs_s3_requests_total", (("action", "PutObject"), ("status_class", "2xx")))

@@ -76,7 +76,14 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory, cluster_gateway: Gatewa
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
         "rule_files": [str(RULES)],
-        "scrape_configs": [{"job_name": "s3ipfs", "static_configs": [{"targets": [admin]}]}],
+        "scrape_configs": [
+            {
+                "job_name": "s3ipfs",
+                "static_configs": [{"targets": [admin]}],
+                # The admin API wants a bearer token (docs/admin-api.md: `s3ipfs admin token --ttl ...`).
+                "authorization": {"type": "Bearer", "credentials": cluster_gateway.admin_headers["Authorization"][7:]},
+            }
+        ],
     }
     (work / "prometheus.yml").write_text(yaml.safe_dump(config))
     log = work / "prometheus.log"
@@ -133,7 +140,7 @@ def test_every_rule_and_panel_evaluates_on_a_live_scrape(cluster_gateway: Gatewa
     up = prometheus.query('up{job="s3ipfs"}')["result"]
     assert [sample["value"][1] for sample in up] == ["1"]
 
-    exported = exported_names(scrape(cluster_gateway.admin_url)) | PROMETHEUS_OWN
+    exported = exported_names(scrape(cluster_gateway.admin_url, cluster_gateway.admin_headers)) | PROMETHEUS_OWN
     expressions = {**{f"rule {name}": expr for name, expr in rule_exprs().items()}, **dashboard_exprs()}
     unknown = {where: sorted(metric_names(expr) - exported) for where, expr in expressions.items()}
     assert not {where: names for where, names in unknown.items() if names}

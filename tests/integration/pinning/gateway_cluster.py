@@ -88,7 +88,7 @@ def s3_client(gw: Gateway, *, pool: int = 10) -> Any:
 
 def admin(gw: Gateway, method: str, path: str, **kwargs: Any) -> httpx.Response:
     """One admin API request (loopback)."""
-    return httpx.request(method, f"{gw.admin_url}{path}", timeout=30.0, trust_env=False, **kwargs)
+    return gw.admin(method, path, timeout=30.0, **kwargs)
 
 
 def pin_detail(gw: Gateway, cid: str, *, live: bool = False) -> dict[str, Any] | None:

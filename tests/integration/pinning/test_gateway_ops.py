@@ -92,7 +92,7 @@ def s3_client(gw: Gateway) -> Any:
 
 
 def admin(gw: Gateway, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    return httpx.request(method, f"{gw.admin_url}{path}", timeout=120.0, trust_env=False, **kwargs)
+    return gw.admin(method, path, timeout=120.0, **kwargs)
 
 
 def cli(gw: Gateway, *argv: str) -> subprocess.CompletedProcess[str]:

@@ -90,12 +90,12 @@ def block_file(node: LocalNode, cid: str) -> Path:
 
 def scrub(gw: Gateway, **options: Any) -> dict[str, Any]:
     """Run one scrub through the admin API and wait for its summary."""
-    reply = httpx.post(f"{gw.admin_url}/scrub", json=options, timeout=30.0, trust_env=False)
+    reply = gw.admin("POST", "/scrub", json=options)
     assert reply.status_code == 202, reply.text
     run_id = reply.json()["current"]["id"]
 
     def finished() -> dict[str, Any] | None:
-        status = httpx.get(f"{gw.admin_url}/scrub", timeout=30.0, trust_env=False).json()
+        status = gw.admin("GET", "/scrub").json()
         last = status.get("last")
         return last if not status["running"] and last and last["id"] == run_id else None
 
@@ -103,7 +103,7 @@ def scrub(gw: Gateway, **options: Any) -> dict[str, Any]:
 
 
 def damage(gw: Gateway) -> list[dict[str, Any]]:
-    reports: list[dict[str, Any]] = httpx.get(f"{gw.admin_url}/damage", timeout=30.0, trust_env=False).json()["reports"]
+    reports: list[dict[str, Any]] = gw.admin("GET", "/damage").json()["reports"]
     return reports
 
 
@@ -182,12 +182,12 @@ def test_killed_mid_run_resumes_after_the_last_object(tmp_path: Path, nodes: lis
         count = 40
         for i in range(count):
             s3.put_object(Bucket=BUCKET, Key=f"c/{i:03d}", Body=os.urandom(200))
-        reply = httpx.post(f"{gateway.admin_url}/scrub", json={"rate": 4}, timeout=30.0, trust_env=False)
+        reply = gateway.admin("POST", "/scrub", json={"rate": 4})
         assert reply.status_code == 202
         run_id = reply.json()["current"]["id"]
 
         def progressed() -> int | None:
-            current = httpx.get(f"{gateway.admin_url}/scrub", timeout=30.0, trust_env=False).json()["current"]
+            current = gateway.admin("GET", "/scrub").json()["current"]
             return current["done"] if current and current["done"] >= 8 else None
 
         wait_until(progressed, "eight objects scrubbed", timeout=60.0)
@@ -195,7 +195,7 @@ def test_killed_mid_run_resumes_after_the_last_object(tmp_path: Path, nodes: lis
         gateway = restart_gateway(gateway)
 
         def finished() -> dict[str, Any] | None:
-            status = httpx.get(f"{gateway.admin_url}/scrub", timeout=30.0, trust_env=False).json()
+            status = gateway.admin("GET", "/scrub").json()
             last = status.get("last")
             return last if last and last["id"] == run_id else None
 

@@ -21,6 +21,7 @@ from hypercorn.config import Config
 from appliance.cli.iam import parse_duration
 from appliance.cli.main import main
 from tests.api.test_admin_iam import IamAdmin, build_iam_admin
+from tests.support.admin_auth import install_cli_token
 from tests.support.nodes import free_ports
 from tests.unit.cli.test_pins_cli import write_config
 from tests.unit.service.iam_support import ALLOW_GET
@@ -79,9 +80,11 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
-    admin = build_iam_admin(tmp_path)
-    served = Served(admin, free_ports(1)[0])
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    port = free_ports(1)[0]
+    admin = build_iam_admin(tmp_path, port=port)
+    install_cli_token(admin.app, tmp_path / "state", monkeypatch)
+    served = Served(admin, port)
     served.start()
     try:
         yield Cli(write_config(tmp_path, served.port), served)

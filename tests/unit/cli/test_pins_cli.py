@@ -25,6 +25,7 @@ from hypercorn.config import Config
 from appliance.cli.main import main
 from appliance.model import PeerInfo
 from tests.api.test_admin_pin_ops import GiB, OpsAdmin, build_ops_admin, cid_of
+from tests.support.admin_auth import install_cli_token
 from tests.support.nodes import free_ports
 from tests.unit.state.support import BUCKET
 
@@ -112,9 +113,11 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
-    ops = build_ops_admin(tmp_path / "meta")
-    served = Served(ops, free_ports(1)[0])
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    port = free_ports(1)[0]
+    ops = build_ops_admin(tmp_path / "meta", port=port)
+    install_cli_token(ops.app, tmp_path / "state", monkeypatch)  # the CLI finds it as the local root token
+    served = Served(ops, port)
     served.start()
     try:
         yield Cli(write_config(tmp_path, served.port), served)
@@ -138,7 +141,8 @@ def out_json(capsys: pytest.CaptureFixture[str]) -> Any:
 
 
 def api(cli: Cli, path: str) -> Any:
-    return httpx.get(f"http://127.0.0.1:{cli.served.port}{path}", timeout=10.0, trust_env=False).json()
+    headers = {"Authorization": f"Bearer {cli.ops.app.config['TEST_ROOT_TOKEN']}"}
+    return httpx.get(f"http://127.0.0.1:{cli.served.port}{path}", headers=headers, timeout=10.0, trust_env=False).json()
 
 
 # ---- summary, list, status, repin ---------------------------------------------------------------------------------

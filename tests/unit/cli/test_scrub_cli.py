@@ -14,6 +14,7 @@ import pytest
 
 from appliance.cli.main import main
 from tests.api.test_admin_scrub import ScrubAdmin, build_scrub_admin
+from tests.support.admin_auth import install_cli_token
 from tests.support.nodes import free_ports
 from tests.unit.cli.test_pins_cli import Served, write_config
 from tests.unit.service.scrub_fakes import put_file
@@ -30,9 +31,11 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
-    admin = build_scrub_admin(tmp_path / "meta")
-    served = Served(types.SimpleNamespace(app=admin.app, batches=admin.scrubber), free_ports(1)[0])  # type: ignore[arg-type]
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    port = free_ports(1)[0]
+    admin = build_scrub_admin(tmp_path / "meta", port=port)
+    install_cli_token(admin.app, tmp_path / "state", monkeypatch)
+    served = Served(types.SimpleNamespace(app=admin.app, batches=admin.scrubber), port)  # type: ignore[arg-type]
     served.start()
     try:
         yield Cli(write_config(tmp_path, served.port), served, admin)
