@@ -6,12 +6,13 @@ Every call here blocks (httpx), so screens call them from thread workers, never 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from appliance.api.admin.client import AdminClient
+from appliance.api.admin.client import AdminClient, find_token
 from appliance.errors import BackendUnavailable, RequestError
 
 if TYPE_CHECKING:
@@ -34,13 +35,33 @@ class Ready:
 class AdminApi:
     """Typed calls over one AdminClient; raises the client's domain errors (BackendUnavailable when down)."""
 
-    def __init__(self, base_url: str, *, token: str = "", client: AdminClient | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str = "",
+        client: AdminClient | None = None,
+        token_finder: Callable[[], str] | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
-        self.client = client if client is not None else AdminClient(self.base_url, token=token)
+        self._client = client if client is not None else AdminClient(self.base_url, token=token)
+        # The daemon writes a new local root token at every start: a finder (re-reading it) keeps the TUI working
+        # across a restart of the daemon.
+        self._finder = token_finder
         # The polled reads (health, ready, metrics) reuse one connection pool: a new httpx client per call builds
         # an SSL context each time, which alone costs a few % of a core at a 1 s refresh.
-        self._http = httpx.Client(timeout=_PROBE_TIMEOUT, verify=self.client.verify)
+        self._http = httpx.Client(timeout=_PROBE_TIMEOUT, verify=self._client.verify)
+
+    @property
+    def client(self) -> AdminClient:
+        """The admin client, with the current token."""
+        if self._finder is not None:
+            token = self._finder()
+            if token and token != self._token:
+                self._token = token
+                self._client = AdminClient(self.base_url, token=token, verify=self._client.verify)
+        return self._client
 
     def close(self) -> None:
         self._http.close()
@@ -49,7 +70,12 @@ class AdminApi:
     def from_config(cls, config: AppConfig) -> AdminApi:
         """The admin API the config names (admin.host/admin.port; a wildcard host means loopback)."""
         client = AdminClient.from_config(config)
-        return cls(client.base_url, token=client.token, client=client)
+        return cls(
+            client.base_url,
+            token=client.token,
+            client=client,
+            token_finder=lambda: find_token(None, config.admin_token_path),
+        )
 
     def health(self) -> bool:
         """True when the daemon's admin API answers /health; BackendUnavailable when it does not."""
@@ -96,6 +122,7 @@ class AdminApi:
         return dict(self.client.call("DELETE", f"/batches/{batch_id}"))
 
     def _get(self, path: str) -> httpx.Response:
+        self.client  # noqa: B018 - picks up a new token
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         try:
             return self._http.get(self.base_url + path, headers=headers)

@@ -11,12 +11,13 @@ import pytest
 from quart import Quart
 
 from appliance.api.access import ListenerAccess
-from appliance.api.admin.app import AdminState, create_admin_app
+from appliance.api.admin.app import AdminState
 from appliance.api.admin.ratelimit_metrics import RateLimitMetrics
 from appliance.config import AdminConfig
 from appliance.service.objects import ObjectService
 from appliance.service.rate_table import KIND_IP, KIND_KEY, RateTable
 from appliance.service.unpinner import Unpinner
+from tests.support.admin_auth import authed_admin_app
 from tests.unit.service.scrub_fakes import FakeNode, open_store
 from tests.unit.state.support import GRACE
 
@@ -36,7 +37,7 @@ def parts(tmp_path: Path) -> Iterator[tuple[Any, RateTable]]:
             access=ListenerAccess.from_config(admin),
             collectors=(RateLimitMetrics(table, clock=lambda: 10.0),),
         )
-        return create_admin_app(state)
+        return authed_admin_app(state, tmp_path)  # authenticated as root: these tests are about the gate
 
     yield make, table
     table.close()

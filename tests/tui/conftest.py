@@ -36,6 +36,11 @@ def tui_gateway(tmp_path_factory: pytest.TempPathFactory, tui_node: LocalNode) -
         stop_gateway(gw)
 
 
+def live_api(gw: Gateway) -> AdminApi:
+    """The admin API of a live daemon, with its local root token (re-read after a restart)."""
+    return AdminApi(gw.admin_url, token_finder=lambda: gw.admin_token)
+
+
 def down_app(**kwargs: object) -> S3ipfsApp:
     """An app whose daemon is down, without process stats: its screens render the same on every run."""
     return S3ipfsApp(AdminApi(DOWN_URL), watch_processes=False, **kwargs)  # type: ignore[arg-type]

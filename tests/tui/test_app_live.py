@@ -17,7 +17,7 @@ from tui.app import S3ipfsApp
 
 
 def _api(gw: Gateway) -> AdminApi:
-    return AdminApi(gw.admin_url)
+    return AdminApi(gw.admin_url, token_finder=lambda: gw.admin_token)
 
 
 async def test_header_says_daemon_up_and_palette_lists_screens(tui_gateway: Gateway) -> None:

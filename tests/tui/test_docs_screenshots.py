@@ -18,7 +18,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "tui"
 async def test_health_and_pins_screenshots(tui_gateway: Gateway, tmp_path: Path) -> None:
     docs = DOCS if os.environ.get("S3IPFS_UPDATE_DOCS") == "1" else tmp_path
     docs.mkdir(parents=True, exist_ok=True)
-    app = S3ipfsApp(AdminApi(tui_gateway.admin_url), watch_processes=False)
+    app = S3ipfsApp(
+        AdminApi(tui_gateway.admin_url, token_finder=lambda: tui_gateway.admin_token), watch_processes=False
+    )
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: any(r[0] == "ipfs" for r in rows(app, "#components")))
         path = app.save_screenshot("health.svg", str(docs))

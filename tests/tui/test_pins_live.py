@@ -25,7 +25,9 @@ def _put_object(gw: Gateway) -> None:
 
 async def test_summary_and_peers(tui_gateway: Gateway) -> None:
     _put_object(tui_gateway)
-    app = S3ipfsApp(AdminApi(tui_gateway.admin_url), watch_processes=False)
+    app = S3ipfsApp(
+        AdminApi(tui_gateway.admin_url, token_finder=lambda: tui_gateway.admin_token), watch_processes=False
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
         await until(pilot, lambda: "pinner:" in shown(app, "#pin-summary"))
@@ -35,7 +37,9 @@ async def test_summary_and_peers(tui_gateway: Gateway) -> None:
 
 
 async def test_reconcile_dry_run_then_run(tui_gateway: Gateway) -> None:
-    app = S3ipfsApp(AdminApi(tui_gateway.admin_url), watch_processes=False)
+    app = S3ipfsApp(
+        AdminApi(tui_gateway.admin_url, token_finder=lambda: tui_gateway.admin_token), watch_processes=False
+    )
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("2")
         await pilot.press("c")
@@ -49,7 +53,9 @@ async def test_reconcile_dry_run_then_run(tui_gateway: Gateway) -> None:
 
 
 async def test_rebalance_without_a_cluster_says_why(tui_gateway: Gateway) -> None:
-    app = S3ipfsApp(AdminApi(tui_gateway.admin_url), watch_processes=False)
+    app = S3ipfsApp(
+        AdminApi(tui_gateway.admin_url, token_finder=lambda: tui_gateway.admin_token), watch_processes=False
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
         await pilot.press("b")
