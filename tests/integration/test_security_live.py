@@ -106,7 +106,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory, node: LocalNode) -> Iterat
 
 
 def _metric(gw: Gateway, bucket: str) -> float:
-    text = httpx.get(f"{gw.admin_url}/metrics").text
+    text = httpx.get(f"{gw.admin_url}/metrics", headers=gw.admin_headers).text
     found = re.search(rf's3ipfs_ratelimit_throttled_total\{{bucket="{bucket}"\}} ([0-9.e+]+)', text)
     assert found, text[-2000:]
     return float(found.group(1))
