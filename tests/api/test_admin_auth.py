@@ -85,12 +85,12 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
 async def test_health_is_open_everything_else_needs_a_token(rig: Rig) -> None:
     assert (await rig.call("GET", "/health"))[0] == 200
-    for path in ("/ready", "/metrics", "/objects/by-cid/x", "/auth/tokens", "/auth/whoami", "/nowhere"):
+    for path in ("/metrics", "/objects/by-cid/x", "/auth/tokens", "/auth/whoami", "/nowhere"):
         status, body, headers = await rig.call("GET", path)
         assert status == 401, path
         assert headers["WWW-Authenticate"].startswith("Bearer")
         assert "s3ipfs admin login" in body["error"]
-    status, _, _ = await rig.call("GET", "/ready", headers={"Authorization": "Basic cm9vdDpyb290"})
+    status, _, _ = await rig.call("GET", "/metrics", headers={"Authorization": "Basic cm9vdDpyb290"})
     assert status == 401
 
 
@@ -215,7 +215,7 @@ async def test_authorize_hook_and_iam_users(tmp_path: Path) -> None:
 async def test_audit_records_of_admin_requests(rig: Rig) -> None:
     token = await rig.login()
     await rig.call("GET", "/metrics", token=token)  # a read: not audited
-    await rig.call("GET", "/ready")  # denied: audited
+    await rig.call("GET", "/metrics")  # denied: audited
     await rig.call("POST", "/auth/token", body={"access_key": ROOT.access_key, "secret_key": "nope"})
     await rig.call("GET", "/ready", token=token, headers={"Host": "evil.example.com"})
     _status, body, _ = await rig.call("GET", "/auth/tokens", token=token)
@@ -225,7 +225,7 @@ async def test_audit_records_of_admin_requests(rig: Rig) -> None:
     summary = [(d["action"], d["status"]) for d in got]
     assert summary == [
         ("admin:auth_token", 200),
-        ("admin:ready", 401),
+        ("admin:metrics", 401),
         ("admin:auth_token", 401),
         ("admin:ready", 421),
         ("admin:auth_revoke", 200),

@@ -26,7 +26,9 @@ __all__ = ["AdminAuth", "AdminPrincipal", "allowed_hosts", "register_auth", "roo
 log = logging.getLogger("appliance.admin")
 
 _JSON = dict[str, Any]
-_OPEN = {("GET", "/health"), ("POST", "/auth/token")}
+# Probes stay open like /health: load balancers, systemd and Ansible ask /ready, whose answer names components and
+# their state only (no detail: see api/error_text.py).
+_OPEN = {("GET", "/health"), ("GET", "/ready"), ("POST", "/auth/token")}
 _DENIED = {401, 403, 405, 415, 421, 429}
 
 
