@@ -234,7 +234,8 @@ def test_no_internal_detail_reaches_clients_while_the_node_is_stopped(tmp_path: 
 def test_admin_tokens_and_the_audit_log_of_a_live_run(gateway: Gateway) -> None:
     """Admin requests need the token; S3 writes (served by the workers) and admin changes (main process) land in
     one verified chain; neither the audit files nor the gateway's log hold the secret key or a token."""
-    assert httpx.get(f"{gateway.admin_url}/ready").status_code == 401
+    assert httpx.get(f"{gateway.admin_url}/metrics").status_code == 401
+    assert httpx.get(f"{gateway.admin_url}/ready").status_code == 200  # probes stay open, like /health
     evil = httpx.get(f"{gateway.admin_url}/health", headers={"Host": "rebind.example.com"})
     assert evil.status_code == 421
     issued = httpx.post(
@@ -263,7 +264,7 @@ def test_admin_tokens_and_the_audit_log_of_a_live_run(gateway: Gateway) -> None:
     got = [data for _f, _l, data in records(audit_dir)]
     actions = {(d["api"], d["action"], d["status"]) for d in got}
     assert {("s3", "CreateBucket", 200), ("s3", "PutObject", 200), ("admin", "admin:auth_token", 200)} <= actions
-    assert ("admin", "admin:ready", 401) in actions and ("admin", "admin:auth_revoke", 200) in actions
+    assert ("admin", "admin:metrics", 401) in actions and ("admin", "admin:auth_revoke", 200) in actions
     assert any(d["api"] == "s3" and d["status"] == 403 and d["code"] == "SignatureDoesNotMatch" for d in got)
     written = next(d for d in got if d["action"] == "PutObject")
     assert written["cid"] == put.headers["x-ipfs-cid"] and written["source_ip"] == "127.0.0.1"
